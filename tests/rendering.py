@@ -1,0 +1,263 @@
+"""Shared helpers of the template test suite: answers, rendering, walking and running.
+
+Test modules import these names; fixtures that hold state live in ``conftest.py``.
+"""
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import copier
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIER_YML = ROOT / "copier.yml"
+# What Copier reads from this repository: everything else (tests, docs) is not template.
+TEMPLATE_PARTS = ("copier.yml", "includes", "template")
+
+Answers = dict[str, Any]
+
+# Git with an identity and without the user's configuration (hooks, signing, templates).
+GIT_ENVIRONMENT = {
+    "GIT_AUTHOR_NAME": "copier-ml tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "copier-ml tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+# Valid answers that break naive templates: quotes of both kinds, Jinja delimiters, comment
+# and key/value characters, backslashes (one at the very end), `$`, HTML, emoji and CJK.
+HOSTILE: Answers = {
+    "project_name": 'Zoë\'s "Quoted" {{ ML }} #1 \\ Project',
+    "description": (
+        'He said "hi" # not a comment: {{ jinja }} {% raw %} back\\slash ünïcödé 🚀 '
+        '\'single\' $HOME `tick` <b>&amp;</b> """triple""" and a trailing backslash \\'
+    ),
+    "author_name": 'Zoë O\'Brien-"Ziggy" \\ 山田 Jr.',
+}
+# Every boolean question on, with the hostile text answers.
+ALL_ON: Answers = {**HOSTILE, "serving": True, "docker": True, "kubernetes": True}
+
+
+@cache
+def questions() -> dict[str, dict[str, Any]]:
+    """Return the questions of copier.yml (settings and computed values left out)."""
+    config = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
+    return {
+        name: spec
+        for name, spec in config.items()
+        if not name.startswith("_") and spec.get("when") is not False
+    }
+
+
+def choices_of(name: str) -> list[Any]:
+    """Return every value a choice or boolean question accepts, in copier.yml order."""
+    spec = questions()[name]
+    if spec["type"] == "bool":
+        return [False, True]
+    options = spec["choices"]
+    return list(options.values()) if isinstance(options, dict) else list(options)
+
+
+def is_consistent(answers: Mapping[str, Any]) -> bool:
+    """Tell whether a combination of answers is one Copier accepts."""
+    return not (answers.get("kubernetes") and answers.get("docker") is False)
+
+
+def pairwise_answers() -> list[Answers]:
+    """Return answer sets that cover every pair of values of every two choice questions.
+
+    A greedy covering array: each new set starts from the smallest uncovered pair and fills
+    the other questions with the value that covers the most pairs still uncovered. The
+    result is deterministic and far smaller than the full product (about 20 sets).
+    """
+    params = {
+        name: choices_of(name)
+        for name, spec in questions().items()
+        if spec["type"] == "bool" or "choices" in spec
+    }
+    names = list(params)
+
+    def pairs_of(row: Mapping[str, Any]) -> set[tuple[str, str, str, str]]:
+        return {
+            (a, repr(row[a]), b, repr(row[b]))
+            for a, b in itertools.combinations(names, 2)
+            if a in row and b in row
+        }
+
+    uncovered = {
+        pair
+        for a, b in itertools.combinations(names, 2)
+        for va in params[a]
+        for vb in params[b]
+        if is_consistent({a: va, b: vb})
+        for pair in pairs_of({a: va, b: vb})
+    }
+    values = {name: {repr(v): v for v in params[name]} for name in names}
+    rows: list[Answers] = []
+    while uncovered:
+        a, va, b, vb = min(uncovered)
+        row: Answers = {a: values[a][va], b: values[b][vb]}
+        for name in names:
+            if name in row:
+                continue
+            candidates = [v for v in params[name] if is_consistent({**row, name: v})]
+            gains = [len(pairs_of({**row, name: v}) & uncovered) for v in candidates]
+            row[name] = candidates[gains.index(max(gains))]
+        rows.append({name: row[name] for name in names})
+        uncovered -= pairs_of(row)
+    return rows
+
+
+def copy_template(destination: Path) -> Path:
+    """Copy the parts of this repository that Copier reads, without Git, to ``destination``.
+
+    Rendering from a plain folder skips the Git clone Copier makes of a repository source,
+    and renders uncommitted changes without Copier's dirty-repository warning.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in TEMPLATE_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(
+                source, destination / part, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+def render(template: Path, destination: Path, answers: Mapping[str, Any] | None = None) -> Path:
+    """Render ``template`` into ``destination`` non-interactively, as ``copier copy --defaults``."""
+    copier.run_copy(
+        str(template),
+        destination,
+        data=dict(answers or {}),
+        defaults=True,
+        unsafe=False,
+        quiet=True,
+    )
+    return destination
+
+
+def read_answers(project: Path) -> Answers:
+    """Return the answers Copier recorded in a rendered project."""
+    answers: Answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    return answers
+
+
+def files_of(project: Path) -> Iterator[Path]:
+    """Yield every file of a rendered project, skipping Git, virtualenvs and caches."""
+    skip = {".git", ".venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+    for path in sorted(project.rglob("*")):
+        if path.is_file() and not skip.intersection(path.relative_to(project).parts):
+            yield path
+
+
+def tool_environment() -> dict[str, str]:
+    """Return the environment for tools run on a render.
+
+    uv never downloads Python and uses this interpreter; Git runs with ``GIT_ENVIRONMENT``,
+    so commits behave the same on every machine.
+    """
+    env = dict(os.environ)
+    env.update(GIT_ENVIRONMENT)
+    env.update(
+        UV_PYTHON_DOWNLOADS="never",
+        UV_PYTHON=sys.executable,
+        UV_NO_PROGRESS="1",
+    )
+    # The render is its own project: the template repository's virtualenv must not leak in.
+    # Bytecode is written as on a developer's machine, so repeated imports stay fast.
+    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(name, None)
+    return env
+
+
+def run(
+    command: list[str], cwd: Path, *, check: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in ``cwd``; on failure raise with its full output in the message."""
+    result = subprocess.run(  # noqa: S603 - commands are built by the tests, no shell
+        command,
+        cwd=cwd,
+        env=tool_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        message = (
+            f"`{' '.join(command)}` exited {result.returncode} in {cwd}\n"
+            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+        )
+        raise AssertionError(message)
+    return result
+
+
+def venv_tool(name: str) -> str:
+    """Return the path of a console script installed beside the running interpreter."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        message = f"{name} is not installed in the test environment: run `uv sync` first"
+        raise FileNotFoundError(message)
+    return found
+
+
+def uv_binary() -> str:
+    """Return the uv executable of the test environment (the `uv` package ships it)."""
+    from uv import find_uv_bin  # noqa: PLC0415 - only the full layer needs uv
+
+    return find_uv_bin()
+
+
+def expected_files(answers: Mapping[str, Any]) -> set[str]:
+    """Return the relative path of every file a render with these answers must contain.
+
+    This is the manifest of the generated project: a file the template adds, or a file an
+    answer switches on or off, is listed here, so a stray or missing file fails the tests.
+    """
+    package = f"src/{answers['package_name']}"
+    files = {
+        ".copier-answers.yml",
+        ".gitignore",
+        "LICENSE",
+        "README.md",
+        "pyproject.toml",
+        f"{package}/__init__.py",
+        f"{package}/__main__.py",
+        f"{package}/cli.py",
+        f"{package}/py.typed",
+        "tests/test_cli.py",
+    }
+    return files
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run a Git command in ``cwd`` and return its standard output."""
+    return run(["git", *args], cwd).stdout
+
+
+def git_commit_all(cwd: Path, message: str, tag: str | None = None) -> None:
+    """Stage everything in ``cwd``, commit it, and tag the commit when ``tag`` is given."""
+    git(cwd, "add", "--all")
+    git(cwd, "commit", "--quiet", "--message", message)
+    if tag:
+        git(cwd, "tag", tag)
+
+
+def template_repository(destination: Path, tag: str = "v1.0.0") -> Path:
+    """Make a Git repository of the template at ``destination`` with one tagged commit."""
+    copy_template(destination)
+    git(destination, "init", "--quiet", "--initial-branch=main")
+    git_commit_all(destination, "Template as in the working tree", tag=tag)
+    return destination

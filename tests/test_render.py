@@ -1,0 +1,174 @@
+"""Quick layer: render many answer sets and check every generated file statically.
+
+One test per answer set runs every static check on its render and reports all problems
+at once, so a failure names the answers, the file and what is wrong with it.
+"""
+
+import ast
+import itertools
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rendering import (
+    HOSTILE,
+    choices_of,
+    expected_files,
+    files_of,
+    is_consistent,
+    pairwise_answers,
+    read_answers,
+    render,
+    run,
+    venv_tool,
+)
+
+# A Jinja tag left in a rendered file. GitHub Actions' `${{ expr }}` is not Jinja.
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|\.jinja\b")
+MATRIX = pairwise_answers()
+
+
+def parse_problems(path: Path, text: str) -> list[str]:
+    """Return why a structured file does not parse (nothing when it does)."""
+    try:
+        match path.suffix:
+            case ".toml":
+                tomllib.loads(text)
+            case ".yml" | ".yaml":
+                list(yaml.safe_load_all(text))
+            case ".json":
+                json.loads(text)
+            case ".py":
+                ast.parse(text, filename=str(path))
+    except (SyntaxError, ValueError, yaml.YAMLError) as error:
+        return [f"does not parse: {error}"]
+    return []
+
+
+def layout_problems(text: str) -> list[str]:
+    """Return the whitespace defects Jinja leaves behind when its tags are misplaced."""
+    problems = []
+    if text and not text.endswith("\n"):
+        problems.append("does not end with a newline")
+    if text.endswith("\n\n"):
+        problems.append("ends with blank lines")
+    if text.startswith("\n"):
+        problems.append("starts with a blank line")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line != line.rstrip():
+            problems.append(f"line {number} has trailing whitespace")
+    if "\n\n\n\n" in text:
+        problems.append("has three or more consecutive blank lines")
+    return problems
+
+
+def without_answers(text: str, answers: dict[str, Any]) -> str:
+    """Remove free-text answers, raw or escaped, so Jinja-like text in them is not flagged."""
+    for name in ("project_name", "description", "author_name"):
+        value = answers[name]
+        for form in (value, json.dumps(value, ensure_ascii=False)[1:-1]):
+            for variant in (form, form.strip()):
+                if variant:
+                    text = text.replace(variant, "")
+    return text
+
+
+def static_problems(project: Path, answers: dict[str, Any]) -> list[str]:
+    """Run every static check on a render and return one line per problem."""
+    problems = []
+    rendered = {path.relative_to(project).as_posix() for path in files_of(project)}
+    expected = expected_files(answers)
+    problems += [f"{name}: missing" for name in sorted(expected - rendered)]
+    problems += [f"{name}: not expected for these answers" for name in sorted(rendered - expected)]
+    for path in files_of(project):
+        name = path.relative_to(project).as_posix()
+        text = path.read_text(encoding="utf-8")
+        found = [f"{name}: {problem}" for problem in parse_problems(path, text)]
+        found += [f"{name}: {problem}" for problem in layout_problems(text)]
+        if name != ".copier-answers.yml":  # written by Copier itself, answers verbatim
+            searched = without_answers(text, answers)
+            found += [f"{name}: unrendered {m.group()!r}" for m in UNRENDERED.finditer(searched)]
+        problems += found
+    for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        result = run([venv_tool("ruff"), *command, "."], project, check=False)
+        if result.returncode != 0:
+            problems.append(f"ruff {command[0]} failed:\n{result.stdout}{result.stderr}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{}, HOSTILE, *MATRIX],
+    ids=["defaults", "hostile", *map(str, range(len(MATRIX)))],
+)
+def test_render_is_clean(template: Path, tmp_path: Path, answers: dict[str, Any]) -> None:
+    project = render(template, tmp_path / "project", answers)
+    recorded = read_answers(project)
+    assert {name: recorded.get(name, False) for name in answers} == answers
+    problems = static_problems(project, recorded)
+    assert not problems, f"answers {answers}:\n" + "\n".join(problems)
+
+
+def test_matrix_covers_every_pair_of_choices() -> None:
+    names = list(MATRIX[0])
+    for first, second in itertools.combinations(names, 2):
+        wanted = {
+            (a, b)
+            for a in choices_of(first)
+            for b in choices_of(second)
+            if is_consistent({first: a, second: b})
+        }
+        seen = {(row[first], row[second]) for row in MATRIX}
+        assert wanted <= seen, f"{first} x {second}: never rendered {wanted - seen}"
+    assert all(is_consistent(row) for row in MATRIX)
+    assert len(MATRIX) < 30, "the covering array should stay small"
+
+
+def test_renders_are_byte_identical(template: Path, tmp_path: Path) -> None:
+    answers = MATRIX[-1]
+    first = render(template, tmp_path / "first", answers)
+    second = render(template, tmp_path / "second", answers)
+    first_files = {p.relative_to(first): p.read_bytes() for p in files_of(first)}
+    second_files = {p.relative_to(second): p.read_bytes() for p in files_of(second)}
+    assert first_files == second_files
+
+
+def test_hostile_answers_land_verbatim(template: Path, tmp_path: Path) -> None:
+    project = render(template, tmp_path / "project", HOSTILE)
+    name, description, author = (
+        HOSTILE[key] for key in ("project_name", "description", "author_name")
+    )
+    metadata = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert metadata["description"] == description
+    assert metadata["authors"] == [{"name": author, "email": "you@example.com"}]
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert f"# {name}\n" in readme
+    assert f"\n{description}\n" in readme
+    assert f"Copyright (c) {read_answers(project)['copyright_year']} {author}\n" in (
+        project / "LICENSE"
+    ).read_text(encoding="utf-8")
+    package = project / "src" / read_answers(project)["package_name"] / "__init__.py"
+    docstring = ast.get_docstring(ast.parse(package.read_text(encoding="utf-8")))
+    assert docstring == f"{name}.\n\n{description}"
+    assert {key: read_answers(project)[key] for key in HOSTILE} == HOSTILE
+
+
+def test_classifiers_list_every_supported_python(template: Path, tmp_path: Path) -> None:
+    supported = choices_of("python_version")
+    for oldest in ("3.11", "3.13"):
+        project = render(template, tmp_path / oldest, {"python_version": oldest})
+        pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        listed = [
+            c.rsplit(" ", 1)[-1]
+            for c in pyproject["project"]["classifiers"]
+            if c.startswith("Programming Language :: Python :: 3.")
+        ]
+        assert listed == supported[supported.index(oldest) :]
+        assert pyproject["project"]["requires-python"] == f">={oldest}"
+        assert pyproject["tool"]["ruff"]["target-version"] == "py" + oldest.replace(".", "")
+        assert pyproject["tool"]["mypy"]["python_version"] == oldest

@@ -1,0 +1,42 @@
+"""Quick layer: this repository keeps the standard it sets for generated projects."""
+
+import re
+import tomllib
+
+import pytest
+import yaml
+
+from rendering import COPIER_YML, ROOT, run, venv_tool
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],
+    ids=" ".join,
+)
+def test_repository_code_is_clean(command: list[str]) -> None:
+    run([venv_tool(command[0]), *command[1:]], ROOT)
+
+
+def test_linters_match_the_generated_projects_pins() -> None:
+    """The quick layer lints renders with this repository's ruff: it must be the same one."""
+    pinned = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    ours = {re.split("==", r)[0]: r for r in pinned["dependency-groups"]["dev"] if "==" in r}
+    config = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
+    generated = config["dev_dependencies"]["default"]
+    for tool in ("ruff", "mypy"):
+        assert f"- {ours[tool]}\n" in generated, f"{tool}: {ours[tool]} is not what renders pin"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.search(r"```bash\n(.*?)```", quick_start, re.DOTALL)
+    assert commands, "README.md's quick start has no bash block"
+    lines = commands.group(1).strip().splitlines()
+    assert len(lines) == 2, "the quick start has exactly two set-up commands"
+    assert lines[0].startswith('pip install "copier')
+    assert "copier copy --defaults" in lines[0]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert lines[1] in ci.splitlines(), ".ci/run must run the README's test command"
