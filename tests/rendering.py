@@ -33,6 +33,20 @@ GIT_ENVIRONMENT = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 
+# Settings of the template repository's own run that must not leak into a render's tools:
+# its virtualenv and lock policy (.ci/run sets UV_LOCKED; a fresh render has no lock yet),
+# and PYTHONDONTWRITEBYTECODE, so renders write bytecode as on a developer's machine.
+PROJECT_STATE_VARIABLES = (
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONDONTWRITEBYTECODE",
+    "UV_PROJECT",
+    "UV_PROJECT_ENVIRONMENT",
+    "UV_LOCKED",
+    "UV_FROZEN",
+    "UV_NO_SYNC",
+)
+
 # Valid answers that break naive templates: quotes of both kinds, Jinja delimiters, comment
 # and key/value characters, backslashes (one at the very end), `$`, HTML, emoji and CJK.
 HOSTILE: Answers = {
@@ -175,9 +189,7 @@ def tool_environment() -> dict[str, str]:
         UV_PYTHON=sys.executable,
         UV_NO_PROGRESS="1",
     )
-    # The render is its own project: the template repository's virtualenv must not leak in.
-    # Bytecode is written as on a developer's machine, so repeated imports stay fast.
-    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"):
+    for name in PROJECT_STATE_VARIABLES:
         env.pop(name, None)
     return env
 
