@@ -239,17 +239,20 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     answer switches on or off, is listed here, so a stray or missing file fails the tests.
     """
     package = f"src/{answers['package_name']}"
+    modules = ["__init__", "__main__", "cli", "config", "data", "log", "profiling", "security"]
+    test_modules = ["conftest", "test_cli", "test_config", "test_data", "test_log"]
+    test_modules += ["test_profiling", "test_security"]
+    benchmarks = ["test_bench_data", "test_bench_profiling", "test_bench_security"]
     files = {
         ".copier-answers.yml",
         ".gitignore",
         "LICENSE",
         "README.md",
         "pyproject.toml",
-        f"{package}/__init__.py",
-        f"{package}/__main__.py",
-        f"{package}/cli.py",
         f"{package}/py.typed",
-        "tests/test_cli.py",
+        *(f"{package}/{module}.py" for module in modules),
+        *(f"tests/{module}.py" for module in test_modules),
+        *(f"benchmarks/{module}.py" for module in benchmarks),
     }
     return files
 

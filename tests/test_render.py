@@ -8,6 +8,7 @@ import ast
 import itertools
 import json
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,18 @@ from rendering import (
 # A Jinja tag left in a rendered file. GitHub Actions' `${{ expr }}` is not Jinja.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|\.jinja\b")
 MATRIX = pairwise_answers()
+RUNNING_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def parse_problems(path: Path, text: str) -> list[str]:
-    """Return why a structured file does not parse (nothing when it does)."""
+def parse_problems(path: Path, text: str, python_version: str) -> list[str]:
+    """Return why a structured file does not parse (nothing when it does).
+
+    Python files are compiled by this interpreter when the render targets its version;
+    renders for newer Pythons may use newer syntax, which ruff (run on every render, with
+    the render's target version) parses instead.
+    """
+    if path.suffix == ".py" and python_version != RUNNING_PYTHON:
+        return []
     try:
         match path.suffix:
             case ".toml":
@@ -88,7 +97,10 @@ def static_problems(project: Path, answers: dict[str, Any]) -> list[str]:
     for path in files_of(project):
         name = path.relative_to(project).as_posix()
         text = path.read_text(encoding="utf-8")
-        found = [f"{name}: {problem}" for problem in parse_problems(path, text)]
+        found = [
+            f"{name}: {problem}"
+            for problem in parse_problems(path, text, answers["python_version"])
+        ]
         found += [f"{name}: {problem}" for problem in layout_problems(text)]
         if name != ".copier-answers.yml":  # written by Copier itself, answers verbatim
             searched = without_answers(text, answers)
