@@ -57,6 +57,11 @@ HOSTILE: Answers = {
     ),
     "author_name": 'Zoë O\'Brien-"Ziggy" \\ 山田 Jr.',
 }
+# The longest names the validators accept: generated code must stay formatted at any length.
+LONG_NAMES: Answers = {
+    "project_slug": "a-project-slug-as-long-as-the-validators-allow-xyz",
+    "package_name": "a_package_name_as_long_as_allowed_abcdef",
+}
 # Every boolean question on, with the hostile text answers.
 ALL_ON: Answers = {**HOSTILE, "serving": True, "docker": True, "kubernetes": True}
 
@@ -83,7 +88,11 @@ def choices_of(name: str) -> list[Any]:
 
 def is_consistent(answers: Mapping[str, Any]) -> bool:
     """Tell whether a combination of answers is one Copier accepts."""
-    return not (answers.get("kubernetes") and answers.get("docker") is False)
+    if answers.get("kubernetes") and answers.get("docker") is False:
+        return False
+    return not (
+        answers.get("ml_framework") == "tensorflow" and answers.get("python_version") == "3.14"
+    )
 
 
 def pairwise_answers() -> list[Answers]:
@@ -195,13 +204,18 @@ def tool_environment() -> dict[str, str]:
 
 
 def run(
-    command: list[str], cwd: Path, *, check: bool = True, timeout: float = 900
+    command: list[str],
+    cwd: Path,
+    *,
+    check: bool = True,
+    timeout: float = 900,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` in ``cwd``; on failure raise with its full output in the message."""
+    """Run ``command`` in ``cwd`` (``env`` adds variables); on failure raise with its output."""
     result = subprocess.run(  # noqa: S603 - commands are built by the tests, no shell
         command,
         cwd=cwd,
-        env=tool_environment(),
+        env=tool_environment() | dict(env or {}),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -214,6 +228,27 @@ def run(
         )
         raise AssertionError(message)
     return result
+
+
+def local_wheel_index(package: str, destination: Path) -> str | None:
+    """Serve the wheels of ``package`` found in pip's find-links folders as a simple index.
+
+    Machines that keep wheels on disk (``PIP_FIND_LINKS``, e.g. a CPU build of PyTorch)
+    let uv install from them instead of a remote index; ``None`` when there are none.
+    The result is a ``file://`` URL for uv's ``--index`` / ``UV_INDEX``.
+    """
+    wheels = sorted(
+        wheel
+        for folder in os.environ.get("PIP_FIND_LINKS", "").split()
+        for wheel in Path(folder).glob(f"{package}-*.whl")
+    )
+    if not wheels:
+        return None
+    project = destination / "simple" / package
+    project.mkdir(parents=True, exist_ok=True)
+    links = "".join(f'<a href="{wheel.as_uri()}">{wheel.name}</a>\n' for wheel in wheels)
+    (project / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
+    return (destination / "simple").as_uri()
 
 
 def venv_tool(name: str) -> str:
@@ -239,20 +274,25 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     answer switches on or off, is listed here, so a stray or missing file fails the tests.
     """
     package = f"src/{answers['package_name']}"
-    modules = ["__init__", "__main__", "cli", "config", "data", "log", "profiling", "security"]
-    test_modules = ["conftest", "test_cli", "test_config", "test_data", "test_log"]
-    test_modules += ["test_profiling", "test_security"]
+    modules = ["__init__", "__main__", "cli", "config", "data", "evaluate", "log", "metrics"]
+    modules += ["model", "predict", "prepare", "profiling", "records", "security", "train"]
+    test_modules = ["conftest", "test_cli", "test_config", "test_data", "test_log", "test_metrics"]
+    test_modules += ["test_model", "test_pipeline", "test_profiling", "test_records"]
+    test_modules += ["test_security"]
     benchmarks = ["test_bench_data", "test_bench_profiling", "test_bench_security"]
+    folders = ["data/raw", "data/processed", "models", "reports/figures"]
     files = {
         ".copier-answers.yml",
         ".gitignore",
         "LICENSE",
         "README.md",
+        "configs/default.toml",
         "pyproject.toml",
         f"{package}/py.typed",
         *(f"{package}/{module}.py" for module in modules),
         *(f"tests/{module}.py" for module in test_modules),
         *(f"benchmarks/{module}.py" for module in benchmarks),
+        *(f"{folder}/.gitkeep" for folder in folders),
     }
     return files
 

@@ -33,6 +33,7 @@ REJECTED: list[tuple[dict[str, Any], str]] = [
     ({"package_name": "typing"}, 'package_name "typing" is a standard-library module'),
     ({"package_name": "numpy"}, 'package_name "numpy" is the import name of a library'),
     ({"package_name": "tests"}, 'package_name "tests" is the import name of a library'),
+    ({"package_name": "p" * 41}, "package_name must be at most 40 characters long"),
     ({"description": "first line\nsecond line"}, "description must be one line of printable text"),
     ({"description": "a\ttab"}, "description must be one line of printable text"),
     ({"description": "line\u2028separator"}, "description must be one line of printable text"),

@@ -18,6 +18,7 @@ import yaml
 
 from rendering import (
     HOSTILE,
+    LONG_NAMES,
     choices_of,
     expected_files,
     files_of,
@@ -115,8 +116,8 @@ def static_problems(project: Path, answers: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize(
     "answers",
-    [{}, HOSTILE, *MATRIX],
-    ids=["defaults", "hostile", *map(str, range(len(MATRIX)))],
+    [{}, HOSTILE, LONG_NAMES, *MATRIX],
+    ids=["defaults", "hostile", "long-names", *map(str, range(len(MATRIX)))],
 )
 def test_render_is_clean(template: Path, tmp_path: Path, answers: dict[str, Any]) -> None:
     project = render(template, tmp_path / "project", answers)

@@ -105,6 +105,13 @@ class Table:
         """Number of rows."""
         return int(self.features.shape[0])
 
+    @property
+    def labels(self) -> IntArray:
+        """The target column; a table without one raises ``ValueError``."""
+        if self.target is None:
+            raise ValueError("this table has no target column")
+        return self.target
+
     def take(self, rows: IntArray) -> Self:
         """Return the rows at the given indices, as a new table."""
         target = self.target[rows] if self.target is not None else None
@@ -318,3 +325,26 @@ def train_test_split(table: Table, *, test_fraction: float, seed: int) -> tuple[
     order = np.random.default_rng(seed).permutation(len(table))
     test_size = min(max(1, round(len(table) * test_fraction)), len(table) - 1)
     return table.take(order[test_size:]), table.take(order[:test_size])
+
+
+def synthetic_classification(
+    *, samples: int, features: int, classes: int, noise: float, seed: int
+) -> Table:
+    """Return a seeded classification dataset: Gaussian clusters, one per class.
+
+    Class centres are drawn on a sphere of radius 3 and each point gets isotropic noise of
+    standard deviation ``noise``, so the classes overlap and no model is perfect. The same
+    arguments always give the same table.
+    """
+    if samples < classes:
+        raise ValueError(
+            f"need at least one sample per class: {samples} samples, {classes} classes"
+        )
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, features))
+    centres *= 3.0 / np.linalg.norm(centres, axis=1, keepdims=True)
+    target = np.arange(samples, dtype=np.int64) % classes
+    rng.shuffle(target)
+    points = centres[target] + rng.normal(scale=noise, size=(samples, features))
+    names = tuple(f"x{index}" for index in range(features))
+    return Table(points, names, target)

@@ -1,0 +1,96 @@
+"""Train the model from the settings: seed, prepare data, fit, save the model and its record.
+
+The model and its run record are written to a temporary folder beside ``models_dir`` and
+moved into place only when complete, so an interrupted run never leaves a half-saved model
+where ``evaluate`` or ``predict`` would load it.
+"""
+
+import logging
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import DISTRIBUTION, model
+from .config import Settings
+from .data import load_csv, train_test_split
+from .metrics import EpochStats, classification_report
+from .prepare import TRAIN_FILE, prepare
+from .records import RunRecord, git_state, package_versions
+
+logger = logging.getLogger(__name__)
+
+
+def log_epoch(stats: EpochStats) -> None:
+    """Report one epoch as a plain log line (readable on a terminal and in CI logs alike)."""
+    logger.info(
+        "epoch %d: train loss %.4f, validation loss %.4f, validation accuracy %.4f",
+        stats.epoch,
+        stats.train_loss,
+        stats.validation_loss,
+        stats.validation_accuracy,
+        extra={"epoch": stats.epoch, "validation_loss": stats.validation_loss},
+    )
+
+
+def _publish(staging: Path, destination: Path) -> None:
+    """Move every file of ``staging`` into ``destination``, each move atomic."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for path in staging.iterdir():
+        path.replace(destination / path.name)
+
+
+def train(settings: Settings) -> RunRecord:
+    """Run one training and return its record (also saved as ``models_dir/run.json``)."""
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    model.seed_everything(settings.seed)
+    dataset = prepare(settings)
+    table = load_csv(settings.paths.processed_dir / TRAIN_FILE, dataset.schema)
+    fit_rows, validation = train_test_split(
+        table, test_fraction=settings.data.validation_fraction, seed=settings.seed
+    )
+    classifier = model.Classifier.create(
+        settings, n_features=len(dataset.feature_names), n_classes=len(dataset.classes)
+    )
+    logger.info(
+        "training on %d rows, validating on %d (%s)",
+        len(fit_rows),
+        len(validation),
+        ", ".join(f"{key} {value}" for key, value in classifier.runtime().items()),
+    )
+    history = classifier.fit(fit_rows, validation, on_epoch=log_epoch)
+    report = classification_report(
+        validation.labels, classifier.predict_proba(validation.features), dataset.classes
+    )
+    models_dir = settings.paths.models_dir
+    models_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".training-", dir=models_dir.parent))
+    try:
+        classifier.save(staging)
+        record = RunRecord(
+            started_at=started.isoformat(timespec="seconds"),
+            duration_seconds=round(time.perf_counter() - clock, 3),
+            seed=settings.seed,
+            settings=settings.model_dump(mode="json"),
+            dataset={"source": dataset.source, "sha256": dataset.sha256},
+            feature_names=dataset.feature_names,
+            classes=dataset.classes,
+            validation=report,
+            history=tuple(history),
+            runtime=classifier.runtime(),
+            git=git_state(Path.cwd()),
+            packages=package_versions((DISTRIBUTION, "numpy", *model.PACKAGES)),
+        )
+        record.write(staging)
+        _publish(staging, models_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info(
+        "saved the model to %s: validation accuracy %.4f, macro F1 %.4f",
+        models_dir,
+        report.accuracy,
+        report.macro_f1,
+    )
+    return record
