@@ -250,7 +250,17 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         f"{package}/cli.py",
         f"{package}/py.typed",
         "tests/test_cli.py",
+        ".pre-commit-config.yaml",
     }
+    if answers["docker"]:
+        files |= {"Dockerfile", ".dockerignore"}
+    if answers["docker"] and answers["kubernetes"]:
+        workload = ["deployment.yaml", "service.yaml"] if answers["serving"] else ["job.yaml"]
+        files |= {f"deploy/base/{name}" for name in ["kustomization.yaml", *workload]}
+    if answers["ci_provider"] == "github":
+        files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
+    if answers["ci_provider"] == "gitlab":
+        files |= {".gitlab-ci.yml", "renovate.json"}
     return files
 
 
