@@ -195,13 +195,21 @@ def tool_environment() -> dict[str, str]:
 
 
 def run(
-    command: list[str], cwd: Path, *, check: bool = True, timeout: float = 900
+    command: list[str],
+    cwd: Path,
+    *,
+    check: bool = True,
+    timeout: float = 900,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` in ``cwd``; on failure raise with its full output in the message."""
+    """Run ``command`` in ``cwd``; on failure raise with its full output in the message.
+
+    The command gets ``tool_environment()``, updated with ``env`` when given.
+    """
     result = subprocess.run(  # noqa: S603 - commands are built by the tests, no shell
         command,
         cwd=cwd,
-        env=tool_environment(),
+        env={**tool_environment(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -52,7 +52,7 @@ HEALTH_PATHS = {"livenessProbe": "/health", "readinessProbe": "/ready", "startup
 Render = tuple[Path, dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def renders(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Render]:
     """Every answer set rendered once, by name, with the answers Copier recorded."""
     root = tmp_path_factory.mktemp("delivery")
