@@ -8,12 +8,15 @@ applies it, and a CI file as the list of shell commands its runner would execute
 import json
 import re
 import shlex
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from rendering import run
 
 # The commands of a CI file that need what this machine lacks, and why. The local run
 # skips them; every other command runs, in order.
@@ -62,6 +65,15 @@ class Instruction:
         """Return the shell command of a RUN instruction, flags removed."""
         return re.sub(r"^(?:--\S+\s+)*", "", self.arguments)
 
+    def assignments(self) -> dict[str, str]:
+        """Return the variables an ``ENV KEY=value ...`` instruction sets."""
+        return dict(word.partition("=")[::2] for word in shlex.split(self.arguments))
+
+    def bind_mounts(self) -> list[dict[str, str]]:
+        """Return the options of each ``--mount=type=bind,...`` flag of a RUN instruction."""
+        mounts = [dict(o.split("=", 1) for o in m.split(",")) for m in self.flags.get("mount", [])]
+        return [mount for mount in mounts if mount["type"] == "bind"]
+
     def exec_form(self) -> list[str]:
         """Return the JSON array of an exec-form CMD, ENTRYPOINT or HEALTHCHECK CMD."""
         text = self.arguments
@@ -88,9 +100,7 @@ class Stage:
         """Return the variables the stage's ENV instructions set (``KEY=value`` form)."""
         variables: dict[str, str] = {}
         for instruction in self.each("ENV"):
-            for word in shlex.split(instruction.arguments):
-                name, _, value = word.partition("=")
-                variables[name] = value
+            variables.update(instruction.assignments())
         return variables
 
 
@@ -243,6 +253,46 @@ def dockerignore_excludes(patterns: list[str], path: str) -> bool:
 def dockerignore_patterns(text: str) -> list[str]:
     """Return the patterns of a .dockerignore, comments and blank lines left out."""
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def copy_into_context(project: Path, source: str, destination: Path, ignored: list[str]) -> None:
+    """Copy ``source`` of the render as COPY would from a build context with ``ignored``."""
+    origin = project / source
+    if origin.is_dir():
+
+        def left_out(folder: str, names: list[str]) -> list[str]:
+            relative = Path(folder).relative_to(project)
+            return [n for n in names if dockerignore_excludes(ignored, (relative / n).as_posix())]
+
+        shutil.copytree(origin, destination, dirs_exist_ok=True, ignore=left_out)
+        return
+    assert not dockerignore_excludes(ignored, source), f"{source} is not in the build context"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(origin, destination / origin.name if destination.is_dir() else destination)
+
+
+def follow_builder(project: Path, builder: Stage, workdir: Path, path: str) -> None:
+    """Carry out a builder stage's COPY, ENV and RUN instructions on this machine.
+
+    ``workdir`` stands for the stage's WORKDIR and ``path`` for its PATH (with the tools
+    that COPY --from would bring, such as uv). A bind mount exists only during its RUN.
+    """
+    ignored = dockerignore_patterns((project / ".dockerignore").read_text(encoding="utf-8"))
+    environment = {"PATH": path}
+    for step in builder.instructions:
+        if step.keyword == "ENV":
+            environment.update(step.assignments())
+        elif step.keyword == "COPY" and "from" not in step.flags:
+            *sources, target = step.words
+            for source in sources:
+                copy_into_context(project, source, workdir / target, ignored)
+        elif step.keyword == "RUN":
+            binds = step.bind_mounts()
+            for bind in binds:
+                copy_into_context(project, bind["source"], workdir / bind["target"], ignored)
+            run(["sh", "-c", step.command], workdir, env=environment)
+            for bind in binds:
+                (workdir / bind["target"]).unlink()
 
 
 @dataclass
