@@ -14,10 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.nodeid import NodeId
 
 from rendering import GIT_ENVIRONMENT, copy_template, render
 
 RenderFn = Callable[..., Path]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``xdist_group`` working: suffix each grouped test's node id with its group.
+
+    Under ``--dist loadgroup`` pytest-xdist sends tests whose node ids end in the same
+    ``@group`` to one worker, so a render is installed once. xdist 3.8 adds the suffix by
+    setting ``item._nodeid``, which pytest 9.2 no longer reads (node ids live in
+    ``item._id``), so without this every test would be its own group.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        groups = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid.rpartition("]")[2]:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
 
 
 @pytest.fixture(scope="session")

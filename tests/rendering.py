@@ -211,11 +211,14 @@ def run(
     timeout: float = 900,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` in ``cwd`` (``env`` adds variables); on failure raise with its output."""
+    """Run ``command`` in ``cwd``; on failure raise with its full output in the message.
+
+    The command gets ``tool_environment()``, updated with ``env`` when given.
+    """
     result = subprocess.run(  # noqa: S603 - commands are built by the tests, no shell
         command,
         cwd=cwd,
-        env=tool_environment() | dict(env or {}),
+        env={**tool_environment(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -289,11 +292,21 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "configs/default.toml",
         "pyproject.toml",
         f"{package}/py.typed",
+        ".pre-commit-config.yaml",
         *(f"{package}/{module}.py" for module in modules),
         *(f"tests/{module}.py" for module in test_modules),
         *(f"benchmarks/{module}.py" for module in benchmarks),
         *(f"{folder}/.gitkeep" for folder in folders),
     }
+    if answers["docker"]:
+        files |= {"Dockerfile", ".dockerignore"}
+    if answers["docker"] and answers["kubernetes"]:
+        workload = ["deployment.yaml", "service.yaml"] if answers["serving"] else ["job.yaml"]
+        files |= {f"deploy/base/{name}" for name in ["kustomization.yaml", *workload]}
+    if answers["ci_provider"] == "github":
+        files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
+    if answers["ci_provider"] == "gitlab":
+        files |= {".gitlab-ci.yml", "renovate.json"}
     return files
 
 

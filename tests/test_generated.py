@@ -5,18 +5,26 @@ render is installed once, by one worker, and its checks run there in order. The 
 the user's (or ``UV_CACHE_DIR``), shared by every render of the session.
 
 Each ``ml_framework`` is installed once; the options are combined in the "all-on" render.
+Besides the project's own checks, each installed render runs its pre-commit hooks, the
+commands of its CI file (GitHub's for the defaults, GitLab's for framework-none), and the
+image's command in an environment built the way its Dockerfile builds the image.
 """
 
+import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rendering import ALL_ON, local_wheel_index, render, run, uv_binary
+from delivery import ci_steps, dockerfile_stages, follow_builder, labels_of
+from rendering import ALL_ON, git, local_wheel_index, read_answers, render, run, uv_binary
 
 RENDERS: dict[str, dict[str, Any]] = {
     "defaults": {},
-    "framework-none": {"ml_framework": "none"},
+    # Also the GitLab render: its .gitlab-ci.yml commands run below.
+    "framework-none": {"ml_framework": "none", "ci_provider": "gitlab"},
     "framework-pytorch": {"ml_framework": "pytorch"},
     "framework-tensorflow": {"ml_framework": "tensorflow"},
     "all-on": ALL_ON,
@@ -64,3 +72,127 @@ def test_generated_project_passes_its_checks(
 ) -> None:
     project = installed(name, template, tmp_path_factory)
     run([uv_binary(), "run", "--no-sync", *CHECKS[check]], project)
+
+
+def in_group(names: list[str]) -> list[Any]:
+    """Parametrize a test over renders, each in the xdist group that installs it."""
+    return [pytest.param(name, marks=pytest.mark.xdist_group(name), id=name) for name in names]
+
+
+def path_with_uv() -> str:
+    """Return this session's PATH with the test environment's uv first, as CI would have it."""
+    return f"{Path(uv_binary()).parent}:{os.environ.get('PATH', '')}"
+
+
+def committed_to_git(project: Path) -> Path:
+    """Make the render a Git repository with every file staged, as a checkout would be."""
+    if not (project / ".git").exists():
+        git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "--all")
+    return project
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(list(RENDERS)))
+def test_pre_commit_passes_and_changes_nothing(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
+) -> None:
+    project = committed_to_git(installed(name, template, tmp_path_factory))
+    hooks = {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit")}
+    command = [uv_binary(), "run", "--no-sync", "pre-commit", "run", "--all-files"]
+    run([*command, "--show-diff-on-failure", "--color=never"], project, env=hooks)
+    assert git(project, "diff") == "", "a hook changed a freshly generated file"
+    assert git(project, "ls-files", "--others", "--exclude-standard") == "", "a hook added files"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(["defaults", "framework-none"]))
+def test_ci_commands_pass_locally(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> None:
+    """Run each command of the CI file, in order, in the render, with the CI's variables.
+
+    The steps that set up the runner (checkout, setup-uv, the job image) are the render and
+    this test session here; commands that need a Docker engine are skipped, and so are the
+    runner's own cache chores (``delivery.SKIPPED_COMMANDS`` and ``RUNNER_COMMANDS``). A
+    command that is one of ``CHECKS`` (``uv run mypy``, ``uv run pytest``...) has passed in
+    the same installed render in test_generated_project_passes_its_checks: it is not run twice.
+    """
+    project = committed_to_git(installed(name, template, tmp_path_factory))
+    checked = {" ".join(["uv", "run", *command]) for command in CHECKS.values()}
+    commands = []
+    for step in ci_steps(project):
+        commands.append(step.command)
+        if step.skipped_because or step.command in checked:
+            continue
+        shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step.command]
+        run(shell, project, env={**step.environment, "PATH": path_with_uv()})
+    assert {"uv sync --locked", "uv run mypy", "uv run pytest"} <= set(commands), commands
+
+
+@pytest.mark.slow
+# framework-none: the recipe is the same for every framework, and NumPy alone compiles fast.
+@pytest.mark.parametrize("name", in_group(["framework-none"]))
+def test_image_command_runs_as_the_dockerfile_builds_it(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
+) -> None:
+    """Follow the Dockerfile's builder stage on this machine, then run its entry command.
+
+    Each COPY brings the files the build context admits, each bind mount is there only for
+    its RUN, each RUN runs with the stage's ENV (uv from this session stands in for the uv
+    image). Then everything but the virtual environment is removed, as the runtime stage
+    copies only that, and ENTRYPOINT + CMD run with the runtime's ENV.
+    """
+    project = installed(name, template, tmp_path_factory)
+    _, builder, runtime = dockerfile_stages((project / "Dockerfile").read_text(encoding="utf-8"))
+    app = tmp_path / "app"  # the WORKDIR of both stages
+    app.mkdir()
+    follow_builder(project, builder, app, path_with_uv())
+    for leftover in app.iterdir():
+        if leftover.name != ".venv":
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+
+    runtime_env = {
+        key: value.replace("/app", str(app)).replace("$PATH", os.environ.get("PATH", ""))
+        for key, value in runtime.environment().items()
+    }
+    (entrypoint,) = [i.exec_form() for i in runtime.each("ENTRYPOINT")]
+    (command,) = [i.exec_form() for i in runtime.each("CMD")]
+    result = run([*entrypoint, *command], app, env=runtime_env)
+    slug = read_answers(project)["project_slug"]
+    assert f"{slug} 0.1.0" in result.stdout
+    assert str(app / ".venv") in result.stdout, "the command ran outside the image's venv"
+
+
+def docker_engine_answers() -> bool:
+    """Tell whether a Docker engine answers here (this machine has none)."""
+    if shutil.which("docker") is None:
+        return False
+    return run(["docker", "info"], Path.cwd(), check=False, timeout=60).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not docker_engine_answers(), reason="no Docker engine answers `docker info`")
+@pytest.mark.parametrize("name", in_group(["defaults", "all-on"]))
+def test_docker_image_builds_and_runs(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> None:
+    project = installed(name, template, tmp_path_factory)
+    answers = read_answers(project)
+    tag = f"copier-ml-test/{answers['project_slug']}:{name}"
+    run(["docker", "build", "--tag", tag, "."], project)
+    try:
+        inspected = run(
+            ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", tag], project
+        )
+        expected = labels_of(
+            dockerfile_stages((project / "Dockerfile").read_text(encoding="utf-8"))[-1]
+        )
+        assert expected.items() <= json.loads(inspected.stdout).items()
+        assert expected["org.opencontainers.image.description"] == answers["description"]
+        version = run(["docker", "run", "--rm", tag, "--version"], project)
+        assert version.stdout.strip() == f"{answers['project_slug']} 0.1.0"
+        if not answers["serving"]:
+            run(["docker", "run", "--rm", tag], project)
+    finally:
+        run(["docker", "image", "rm", "--force", tag], project, check=False)

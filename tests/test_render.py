@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from delivery import dockerfile_word
 from rendering import (
     HOSTILE,
     LONG_NAMES,
@@ -81,7 +82,8 @@ def without_answers(text: str, answers: dict[str, Any]) -> str:
     """Remove free-text answers, raw or escaped, so Jinja-like text in them is not flagged."""
     for name in ("project_name", "description", "author_name"):
         value = answers[name]
-        for form in (value, json.dumps(value, ensure_ascii=False)[1:-1]):
+        json_form = json.dumps(value, ensure_ascii=False)[1:-1]
+        for form in (value, json_form, dockerfile_word(value)[1:-1]):
             for variant in (form, form.strip()):
                 if variant:
                     text = text.replace(variant, "")

@@ -40,3 +40,11 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "copier copy --defaults" in lines[0]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert lines[1] in ci.splitlines(), ".ci/run must run the README's test command"
+
+
+def test_renders_pin_the_uv_this_suite_runs() -> None:
+    """The full layer stands in for the Dockerfile's and CI's uv with this suite's own uv."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
+    (locked,) = [package["version"] for package in lock["package"] if package["name"] == "uv"]
+    config = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
+    assert config["uv_version"]["default"] == locked

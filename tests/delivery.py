@@ -1,0 +1,359 @@
+"""Readers of the delivery files of a render: Dockerfile, .dockerignore, CI files.
+
+The tests check these files by what the tools that consume them would understand: a
+Dockerfile's instructions and words as BuildKit reads them, a .dockerignore as Docker
+applies it, and a CI file as the list of shell commands its runner would execute.
+"""
+
+import json
+import re
+import shlex
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rendering import run
+
+# The commands of a CI file that need what this machine lacks, and why. The local run
+# skips them; every other command runs, in order.
+SKIPPED_COMMANDS = {
+    "docker": "needs a Docker engine; test_docker_image_builds_and_runs covers it where one answers",
+}
+# Settings of a CI runner that describe the runner, not the project: locally the test
+# session's uv cache stands in for the runner's cache.
+RUNNER_VARIABLES = {
+    "UV_CACHE_DIR": "where the GitLab runner keeps uv's cache; locally the shared uv cache",
+}
+RUNNER_COMMANDS = {
+    "uv cache prune --ci": "trims the GitLab runner's cache; locally it would trim the shared one",
+}
+
+
+@dataclass
+class Instruction:
+    """One Dockerfile instruction, continuation lines joined."""
+
+    keyword: str
+    arguments: str
+    line: int
+
+    @property
+    def flags(self) -> dict[str, list[str]]:
+        """Return the leading ``--name=value`` flags, by name (a flag may repeat)."""
+        found: dict[str, list[str]] = {}
+        for word in self.arguments.split():
+            if not word.startswith("--"):
+                break
+            name, _, value = word[2:].partition("=")
+            found.setdefault(name, []).append(value)
+        return found
+
+    @property
+    def words(self) -> list[str]:
+        """Return the arguments after the flags, split on whitespace."""
+        words = self.arguments.split()
+        while words and words[0].startswith("--"):
+            words.pop(0)
+        return words
+
+    @property
+    def command(self) -> str:
+        """Return the shell command of a RUN instruction, flags removed."""
+        return re.sub(r"^(?:--\S+\s+)*", "", self.arguments)
+
+    def assignments(self) -> dict[str, str]:
+        """Return the variables an ``ENV KEY=value ...`` instruction sets."""
+        return dict(word.partition("=")[::2] for word in shlex.split(self.arguments))
+
+    def bind_mounts(self) -> list[dict[str, str]]:
+        """Return the options of each ``--mount=type=bind,...`` flag of a RUN instruction."""
+        mounts = [dict(o.split("=", 1) for o in m.split(",")) for m in self.flags.get("mount", [])]
+        return [mount for mount in mounts if mount["type"] == "bind"]
+
+    def exec_form(self) -> list[str]:
+        """Return the JSON array of an exec-form CMD, ENTRYPOINT or HEALTHCHECK CMD."""
+        text = self.arguments
+        if self.keyword == "HEALTHCHECK":
+            text = self.command.removeprefix("CMD").strip()
+        parsed = json.loads(text)
+        assert isinstance(parsed, list), f"line {self.line}: not in exec form: {text}"
+        return [str(item) for item in parsed]
+
+
+@dataclass
+class Stage:
+    """The instructions from one FROM to the next."""
+
+    base: str
+    name: str
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def each(self, keyword: str) -> list[Instruction]:
+        """Return the instructions of this stage with ``keyword``, in order."""
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def environment(self) -> dict[str, str]:
+        """Return the variables the stage's ENV instructions set (``KEY=value`` form)."""
+        variables: dict[str, str] = {}
+        for instruction in self.each("ENV"):
+            variables.update(instruction.assignments())
+        return variables
+
+
+def dockerfile_instructions(text: str) -> list[Instruction]:
+    """Split a Dockerfile into instructions, joining lines that end with a backslash."""
+    instructions = []
+    pending: list[str] = []
+    start = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if not pending:
+            start = number
+        if line.rstrip().endswith("\\"):
+            pending.append(line.rstrip()[:-1])
+            continue
+        pending.append(line)
+        keyword, _, arguments = " ".join(part.strip() for part in pending).partition(" ")
+        instructions.append(Instruction(keyword.upper(), arguments.strip(), start))
+        pending = []
+    assert not pending, "the Dockerfile ends inside a continued instruction"
+    return instructions
+
+
+def dockerfile_stages(text: str) -> list[Stage]:
+    """Group a Dockerfile's instructions by build stage."""
+    stages: list[Stage] = []
+    for instruction in dockerfile_instructions(text):
+        if instruction.keyword == "FROM":
+            words = instruction.words
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else ""
+            stages.append(Stage(base=words[0], name=name))
+        else:
+            assert stages, f"line {instruction.line}: {instruction.keyword} before FROM"
+            stages[-1].instructions.append(instruction)
+    return stages
+
+
+def _double_quoted(text: str, position: int) -> tuple[str, int]:
+    """Read the double-quoted part of ``text`` that starts after ``position``'s quote."""
+    part = []
+    while text[position] != '"':
+        char = text[position]
+        if char == "\\" and text[position + 1] in '"$\\':
+            position += 1
+            char = text[position]
+        elif char == "$":
+            raise ValueError(f"unescaped $ would expand a variable: {text}")
+        part.append(char)
+        position += 1
+    return "".join(part), position + 1
+
+
+def buildkit_words(text: str) -> list[str]:
+    """Read ``text`` into words the way BuildKit's shell lexer does, with no variables.
+
+    Outside quotes a backslash takes the next character literally; inside double quotes it
+    escapes only a double quote, a dollar sign or a backslash; inside single quotes nothing
+    is special. Adjacent quoted and unquoted parts join into one word. A ``$`` that is not
+    escaped would expand a variable: the generated files never mean that, so it fails.
+    """
+    words: list[str] = []
+    word: list[str] | None = None
+    position = 0
+    while position < len(text):
+        char = text[position]
+        position += 1
+        if char.isspace():
+            if word is not None:
+                words.append("".join(word))
+            word = None
+            continue
+        word = word if word is not None else []
+        if char == "\\" and position < len(text):
+            word.append(text[position])
+            position += 1
+        elif char == "'":
+            end = text.index("'", position)
+            word.append(text[position:end])
+            position = end + 1
+        elif char == '"':
+            part, position = _double_quoted(text, position)
+            word.append(part)
+        elif char == "$":
+            raise ValueError(f"unescaped $ would expand a variable: {text}")
+        else:
+            word.append(char)
+    if word is not None:
+        words.append("".join(word))
+    return words
+
+
+def dockerfile_word(value: str) -> str:
+    """Return ``value`` as includes/dockerfile.jinja writes it: one double-quoted word."""
+    parts = re.split(r"(\\+)", value)
+    escaped = (
+        f'"{part * 2}"' if part.startswith("\\") else part.replace('"', '\\"').replace("$", "\\$")
+        for part in parts
+    )
+    return '"' + "".join(escaped) + '"'
+
+
+def labels_of(stage: Stage) -> dict[str, str]:
+    """Return the labels a stage's LABEL instructions set, values as BuildKit reads them."""
+    labels = {}
+    for instruction in stage.each("LABEL"):
+        for word in buildkit_words(instruction.arguments):
+            key, _, value = word.partition("=")
+            labels[key] = value
+    return labels
+
+
+def dockerignore_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a .dockerignore pattern: ``*`` and ``?`` stay within a folder, ``**`` does not."""
+    regex = ""
+    position = 0
+    while position < len(pattern):
+        if pattern.startswith("**/", position):
+            regex, position = regex + "(?:.*/)?", position + 3
+        elif pattern.startswith("**", position):
+            regex, position = regex + ".*", position + 2
+        elif pattern[position] == "*":
+            regex, position = regex + "[^/]*", position + 1
+        elif pattern[position] == "?":
+            regex, position = regex + "[^/]", position + 1
+        elif pattern[position] == "[":
+            end = pattern.index("]", position)
+            regex, position = regex + pattern[position : end + 1], end + 1
+        else:
+            regex, position = regex + re.escape(pattern[position]), position + 1
+    return re.compile(regex)
+
+
+def dockerignore_excludes(patterns: list[str], path: str) -> bool:
+    """Tell whether a .dockerignore with ``patterns`` keeps ``path`` out of the context.
+
+    As Docker applies the file: the last pattern that matches the path, or one of its parent
+    folders, decides; a ``!`` pattern lets it back in.
+    """
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for pattern in patterns:
+        regex = dockerignore_regex(pattern.removeprefix("!").strip("/"))
+        if any(regex.fullmatch(candidate) for candidate in candidates):
+            excluded = not pattern.startswith("!")
+    return excluded
+
+
+def dockerignore_patterns(text: str) -> list[str]:
+    """Return the patterns of a .dockerignore, comments and blank lines left out."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def copy_into_context(project: Path, source: str, destination: Path, ignored: list[str]) -> None:
+    """Copy ``source`` of the render as COPY would from a build context with ``ignored``."""
+    origin = project / source
+    if origin.is_dir():
+
+        def left_out(folder: str, names: list[str]) -> list[str]:
+            relative = Path(folder).relative_to(project)
+            return [n for n in names if dockerignore_excludes(ignored, (relative / n).as_posix())]
+
+        shutil.copytree(origin, destination, dirs_exist_ok=True, ignore=left_out)
+        return
+    assert not dockerignore_excludes(ignored, source), f"{source} is not in the build context"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(origin, destination / origin.name if destination.is_dir() else destination)
+
+
+def follow_builder(project: Path, builder: Stage, workdir: Path, path: str) -> None:
+    """Carry out a builder stage's COPY, ENV and RUN instructions on this machine.
+
+    ``workdir`` stands for the stage's WORKDIR and ``path`` for its PATH (with the tools
+    that COPY --from would bring, such as uv). A bind mount exists only during its RUN.
+    """
+    ignored = dockerignore_patterns((project / ".dockerignore").read_text(encoding="utf-8"))
+    environment = {"PATH": path}
+    for step in builder.instructions:
+        if step.keyword == "ENV":
+            environment.update(step.assignments())
+        elif step.keyword == "COPY" and "from" not in step.flags:
+            *sources, target = step.words
+            for source in sources:
+                copy_into_context(project, source, workdir / target, ignored)
+        elif step.keyword == "RUN":
+            binds = step.bind_mounts()
+            for bind in binds:
+                copy_into_context(project, bind["source"], workdir / bind["target"], ignored)
+            run(["sh", "-c", step.command], workdir, env=environment)
+            for bind in binds:
+                (workdir / bind["target"]).unlink()
+
+
+@dataclass
+class CommandStep:
+    """One shell command a CI runner would execute, with the variables it sets."""
+
+    job: str
+    name: str
+    command: str
+    environment: dict[str, str]
+
+    @property
+    def skipped_because(self) -> str | None:
+        """Return why the local run skips this command, or None when it runs."""
+        if self.command.strip() in RUNNER_COMMANDS:
+            return RUNNER_COMMANDS[self.command.strip()]
+        first = self.command.split()[0]
+        return SKIPPED_COMMANDS.get(first)
+
+
+def github_steps(workflow: Mapping[str, Any]) -> Iterator[CommandStep]:
+    """Yield the ``run:`` steps of a GitHub workflow's jobs, in file order.
+
+    ``uses:`` steps are not commands: the checkout is the render itself, and uv and Python
+    come from the test session instead of setup-uv.
+    """
+    for job_id, job in workflow["jobs"].items():
+        job_env = {k: str(v) for k, v in job.get("env", {}).items()}
+        for step in job["steps"]:
+            if "run" in step:
+                env = {**job_env, **{k: str(v) for k, v in step.get("env", {}).items()}}
+                yield CommandStep(job_id, step.get("name", step["run"]), step["run"], env)
+
+
+# Top-level keys of a .gitlab-ci.yml that are settings, not jobs.
+GITLAB_KEYWORDS = {"default", "include", "stages", "variables", "workflow"}
+
+
+def gitlab_steps(pipeline: Mapping[str, Any]) -> Iterator[CommandStep]:
+    """Yield the ``before_script``, ``script`` and ``after_script`` lines of a GitLab pipeline.
+
+    Jobs come in file order, each with the default scripts unless it sets its own, and with
+    the global variables (less the runner's own) under its job variables.
+    """
+    default = pipeline.get("default", {})
+    global_env = {
+        k: str(v) for k, v in pipeline.get("variables", {}).items() if k not in RUNNER_VARIABLES
+    }
+    for job_id, job in pipeline.items():
+        if job_id in GITLAB_KEYWORDS or job_id.startswith(".") or "script" not in job:
+            continue
+        env = {**global_env, **{k: str(v) for k, v in job.get("variables", {}).items()}}
+        for part in ("before_script", "script", "after_script"):
+            for line in job.get(part, default.get(part, [])):
+                yield CommandStep(job_id, part, line, env)
+
+
+def ci_steps(project: Path) -> list[CommandStep]:
+    """Return the commands of the render's CI file, GitHub's or GitLab's, in order."""
+    workflow = project / ".github" / "workflows" / "ci.yml"
+    if workflow.exists():
+        return list(github_steps(yaml.safe_load(workflow.read_text(encoding="utf-8"))))
+    pipeline = project / ".gitlab-ci.yml"
+    return list(gitlab_steps(yaml.safe_load(pipeline.read_text(encoding="utf-8"))))

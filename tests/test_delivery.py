@@ -1,0 +1,367 @@
+"""Quick layer: the delivery files of every render pass the tools that consume them.
+
+The defaults, the hostile answers, every boolean on, and the pairwise covering array are
+rendered once into one folder (all tests here share an xdist group, so one worker does
+it), and each checker runs once over every file it applies to: hadolint on Dockerfiles,
+check-jsonschema on CI and bot configs, zizmor on workflows, kubernetes-validate on
+manifests. The structure tests read the files as Docker, CI and Kubernetes would.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from delivery import (
+    Stage,
+    dockerfile_stages,
+    dockerignore_excludes,
+    dockerignore_patterns,
+    labels_of,
+)
+from rendering import (
+    ALL_ON,
+    HOSTILE,
+    choices_of,
+    pairwise_answers,
+    read_answers,
+    render,
+    run,
+    venv_tool,
+)
+
+pytestmark = pytest.mark.xdist_group("delivery-renders")
+
+ANSWER_SETS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "hostile": HOSTILE,
+    "all-on": ALL_ON,
+    **{f"matrix-{i}": row for i, row in enumerate(pairwise_answers())},
+}
+# An action pin: the full commit SHA, then the release it is, in a comment.
+PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+UID = "10001"
+SPDX = {"Proprietary": "LicenseRef-Proprietary"}
+HEALTH_PATHS = {"livenessProbe": "/health", "readinessProbe": "/ready", "startupProbe": "/health"}
+
+
+Render = tuple[Path, dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def renders(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Render]:
+    """Every answer set rendered once, by name, with the answers Copier recorded."""
+    root = tmp_path_factory.mktemp("delivery")
+    rendered = {}
+    for name, answers in ANSWER_SETS.items():
+        project = render(template, root / name, answers)
+        rendered[name] = (project, read_answers(project))
+    return rendered
+
+
+def existing(renders: dict[str, Render], relative: str) -> list[Path]:
+    """Return ``relative`` in every render that has it."""
+    return [project / relative for project, _ in renders.values() if (project / relative).exists()]
+
+
+def with_answers(
+    renders: dict[str, Render], relative: str
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Yield ``relative`` of every render that has it, with that render's answers."""
+    for project, answers in renders.values():
+        if (project / relative).exists():
+            yield project / relative, answers
+
+
+def checker(command: list[str], cwd: Path) -> str:
+    """Run a checker; return its output, failing with all of it if it reports a problem."""
+    result = run(command, cwd, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"`{' '.join(command[:3])} ...` failed:\n{output}"
+    return output
+
+
+def test_every_variant_is_rendered(renders: dict[str, Render]) -> None:
+    """The checkers below would pass vacuously on a missing variant: each one is there."""
+    combos = {
+        (a["ci_provider"], a["docker"], a.get("kubernetes", False), a["serving"])
+        for _, a in renders.values()
+    }
+    for ci in choices_of("ci_provider"):
+        assert any(c[0] == ci and c[1] for c in combos), f"no render with ci={ci}, docker"
+        assert any(c[0] == ci and not c[1] for c in combos), f"no render with ci={ci}, no docker"
+    assert {(True, True), (True, False)} <= {(c[2], c[3]) for c in combos if c[1]}
+
+
+# --- Docker ----------------------------------------------------------------------------
+
+
+def test_hadolint_reports_nothing(renders: dict[str, Render]) -> None:
+    dockerfiles = existing(renders, "Dockerfile")
+    assert len(dockerfiles) > 5
+    command = [venv_tool("hadolint"), "--no-color", "--failure-threshold", "info"]
+    output = checker([*command, *map(str, dockerfiles)], dockerfiles[0].parent)
+    assert not output.strip(), output
+
+
+def stages_of(dockerfile: Path) -> list[Stage]:
+    """Return the build stages of a rendered Dockerfile."""
+    return dockerfile_stages(dockerfile.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", ["defaults", "all-on"])
+def test_dockerfile_stages_and_user(renders: dict[str, Render], name: str) -> None:
+    project, answers = renders[name]
+    uv, builder, runtime = stages_of(project / "Dockerfile")
+    assert (uv.name, builder.name, runtime.name) == ("uv", "builder", "runtime")
+    base = f"python:{answers['python_version']}-slim-trixie"
+    assert builder.base == runtime.base == base, "the venv's Python must be the runtime's"
+    assert uv.base.startswith("ghcr.io/astral-sh/uv:")
+    assert not uv.instructions
+    # The final image runs as the numeric non-root user the Kubernetes manifests expect.
+    keywords = [i.keyword for i in runtime.instructions]
+    user = runtime.each("USER")[-1].words[0]
+    assert user == f"{UID}:{UID}"
+    assert keywords.index("USER") < keywords.index("ENTRYPOINT")
+    # Nothing of the build in the final stage: no uv, no cache mounts, only the venv copied.
+    assert [i.arguments for i in runtime.each("COPY")] == ["--from=builder /app/.venv /app/.venv"]
+    assert not any(i.flags for i in runtime.each("RUN"))
+    assert all("uv" not in i.arguments.split() for i in runtime.each("RUN"))
+    # The builder installs exactly the lock, without dev tools, as a wheel.
+    syncs = [i.command for i in builder.each("RUN")]
+    assert syncs
+    assert all("uv sync --locked --no-dev --no-editable" in c for c in syncs)
+    assert builder.environment()["UV_COMPILE_BYTECODE"] == "1"
+    assert all("type=cache,target=/root/.cache/uv" in i.flags["mount"] for i in builder.each("RUN"))
+
+
+def test_dockerfile_reads_only_what_the_context_holds(renders: dict[str, Render]) -> None:
+    """Every COPY and bind-mount source exists in the render and passes .dockerignore.
+
+    uv.lock is the one exception to existing: `uv lock` writes it, the user commits it,
+    and the README says so; the full layer builds from a locked render.
+    """
+    for dockerfile, _ in with_answers(renders, "Dockerfile"):
+        project = dockerfile.parent
+        patterns = dockerignore_patterns((project / ".dockerignore").read_text(encoding="utf-8"))
+        sources = []
+        for stage in stages_of(dockerfile):
+            for copy in stage.each("COPY"):
+                if "from" not in copy.flags:
+                    sources += copy.words[:-1]
+            for step in stage.each("RUN"):
+                for mount in step.flags.get("mount", []):
+                    options = dict(option.split("=", 1) for option in mount.split(","))
+                    if options["type"] == "bind":
+                        sources.append(options["source"])
+        assert {"uv.lock", "pyproject.toml", "src/"} <= set(sources)
+        for source in sources:
+            assert source == "uv.lock" or (project / source).exists(), f"{dockerfile}: {source}"
+            assert not dockerignore_excludes(patterns, source.rstrip("/")), source
+        package = next((project / "src").iterdir()).name
+        assert not dockerignore_excludes(patterns, f"src/{package}/cli.py")
+        for kept_out in (".git/HEAD", ".venv/bin/python", "data/raw/train.csv", "models/model.pkl",
+                         ".env", "tests/test_cli.py", f"src/{package}/__pycache__/cli.cpython-311.pyc"):  # fmt: skip
+            assert dockerignore_excludes(patterns, kept_out), f"{kept_out} reaches the build"
+
+
+def test_labels_read_back_as_the_answers(renders: dict[str, Render]) -> None:
+    for dockerfile, answers in with_answers(renders, "Dockerfile"):
+        labels = labels_of(stages_of(dockerfile)[-1])
+        prefix = "org.opencontainers.image."
+        assert labels == {
+            f"{prefix}title": answers["project_name"],
+            f"{prefix}description": answers["description"],
+            f"{prefix}authors": f"{answers['author_name']} <{answers['author_email']}>",
+            f"{prefix}licenses": SPDX.get(answers["license"], answers["license"]),
+        }, dockerfile
+
+
+def test_entrypoint_command_and_healthcheck(renders: dict[str, Render]) -> None:
+    for dockerfile, answers in with_answers(renders, "Dockerfile"):
+        runtime = stages_of(dockerfile)[-1]
+        assert runtime.each("ENTRYPOINT")[0].exec_form() == [answers["project_slug"]]
+        command = runtime.each("CMD")[0].exec_form()
+        healthchecks = runtime.each("HEALTHCHECK")
+        if answers["serving"]:
+            assert command == ["serve", "--host", "0.0.0.0", "--port", "8000"]  # noqa: S104
+            assert [i.words for i in runtime.each("EXPOSE")] == [["8000"]]
+            probe = healthchecks[0].exec_form()
+            assert probe[:2] == ["python", "-c"]
+            assert "'http://127.0.0.1:8000/health'" in probe[2]
+        else:
+            assert command == ["info"]
+            assert not healthchecks
+            assert not runtime.each("EXPOSE")
+
+
+# --- CI and dependency bots -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("relative", "schemas"),
+    [
+        (".github/workflows/ci.yml", ["vendor.github-workflows", "custom.github-workflows-require-timeout"]),
+        (".github/dependabot.yml", ["vendor.dependabot"]),
+        (".gitlab-ci.yml", ["vendor.gitlab-ci"]),
+        ("renovate.json", ["vendor.renovate"]),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)  # fmt: skip
+def test_ci_files_match_their_schemas(
+    renders: dict[str, Render], relative: str, schemas: list[str]
+) -> None:
+    files = existing(renders, relative)
+    assert len(files) > 2
+    for schema in schemas:
+        command = [venv_tool("check-jsonschema"), "--builtin-schema", schema]
+        checker([*command, *map(str, files)], files[0].parent)
+
+
+def test_zizmor_reports_nothing(renders: dict[str, Render]) -> None:
+    """zizmor, offline, with its most demanding persona, over every GitHub render."""
+    projects = [f.parents[2] for f in existing(renders, ".github/workflows/ci.yml")]
+    command = [venv_tool("zizmor"), "--offline", "--persona=pedantic", "--no-progress"]
+    output = checker([*command, *map(str, projects)], projects[0])
+    assert "No findings to report" in output, output
+
+
+def test_actions_are_pinned_by_commit(renders: dict[str, Render]) -> None:
+    pins: dict[str, set[str]] = {}
+    for workflow_file, _ in with_answers(renders, ".github/workflows/ci.yml"):
+        for line in workflow_file.read_text(encoding="utf-8").splitlines():
+            if "uses:" in line:
+                pin = line.split("uses:", 1)[1].strip()
+                assert PINNED_ACTION.match(pin), f"{workflow_file}: {pin}"
+                pins.setdefault(pin.split("@")[0], set()).add(pin)
+        workflow = yaml.safe_load(workflow_file.read_text(encoding="utf-8"))
+        assert workflow["permissions"] == {}
+        for job in workflow["jobs"].values():
+            assert job["permissions"] == {"contents": "read"}
+            assert all(
+                step["with"]["persist-credentials"] is False
+                for step in job["steps"]
+                if step.get("uses", "").startswith("actions/checkout@")
+            )
+        assert workflow["concurrency"]["group"]
+    assert set(pins) == {"actions/checkout", "astral-sh/setup-uv"}
+    assert all(len(versions) == 1 for versions in pins.values()), pins
+
+
+def expected_matrix(answers: dict[str, Any]) -> list[str]:
+    """Return the CI's Python versions: from the oldest supported to the newest with wheels."""
+    supported = choices_of("python_version")
+    versions = supported[supported.index(answers["python_version"]) :]
+    if answers["ml_framework"] == "tensorflow":  # TensorFlow 2.21 has no wheels for 3.14
+        versions = [v for v in versions if v != "3.14"] or [answers["python_version"]]
+    return versions
+
+
+def test_ci_matrix_covers_every_python_with_wheels(renders: dict[str, Render]) -> None:
+    seen = set()
+    for workflow_file, answers in with_answers(renders, ".github/workflows/ci.yml"):
+        jobs = yaml.safe_load(workflow_file.read_text(encoding="utf-8"))["jobs"]
+        matrix = jobs["tests"]["strategy"]["matrix"]["python-version"]
+        assert matrix == expected_matrix(answers), workflow_file
+        assert ("docker" in jobs) == answers["docker"]
+        seen.add((answers["ml_framework"], len(matrix)))
+    for pipeline_file, answers in with_answers(renders, ".gitlab-ci.yml"):
+        pipeline = yaml.safe_load(pipeline_file.read_text(encoding="utf-8"))
+        matrix = pipeline["tests"]["parallel"]["matrix"][0]["PYTHON_VERSION"]
+        assert matrix == expected_matrix(answers), pipeline_file
+        assert ("docker" in pipeline) == answers["docker"]
+    assert any(framework == "tensorflow" for framework, _ in seen)
+
+
+def test_dependency_bots_watch_every_ecosystem(renders: dict[str, Render]) -> None:
+    for config_file, answers in with_answers(renders, ".github/dependabot.yml"):
+        updates = yaml.safe_load(config_file.read_text(encoding="utf-8"))["updates"]
+        ecosystems = {update["package-ecosystem"] for update in updates}
+        assert ecosystems == {"uv", "github-actions"} | ({"docker"} if answers["docker"] else set())
+        assert all(update["cooldown"]["default-days"] >= 7 for update in updates)
+    for config_file, _ in with_answers(renders, "renovate.json"):
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        assert "config:recommended" in config["extends"]
+        assert config["lockFileMaintenance"]["enabled"] is True
+
+
+# --- pre-commit -------------------------------------------------------------------------
+
+
+def test_pre_commit_hooks_run_the_projects_own_tools(renders: dict[str, Render]) -> None:
+    """Every hook is local and runs a pinned tool of the project through uv: nothing to fetch."""
+    project, _ = renders["defaults"]
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    hooks = config["repos"][0]["hooks"]
+    for hook in hooks:
+        assert hook["language"] == "unsupported", hook["id"]
+        assert hook["entry"].startswith("uv run --frozen "), hook["id"]
+    ids = {hook["id"] for hook in hooks}
+    assert {"ruff-check", "ruff-format", "mypy", "check-added-large-files", "detect-private-key",
+            "trailing-whitespace", "end-of-file-fixer", "check-yaml", "check-toml"} <= ids  # fmt: skip
+    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"pre-commit>=' in pyproject
+    assert '"pre-commit-hooks>=' in pyproject
+
+
+# --- Kubernetes -------------------------------------------------------------------------
+
+
+def test_kubernetes_validate_passes_on_every_manifest(renders: dict[str, Render]) -> None:
+    manifests = [
+        path
+        for project, _ in renders.values()
+        for path in sorted((project / "deploy" / "base").glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+    ]
+    assert {path.name for path in manifests} == {"deployment.yaml", "service.yaml", "job.yaml"}
+    command = [venv_tool("kubernetes-validate"), "--strict", "--quiet"]
+    checker([*command, *map(str, manifests)], manifests[0].parent)
+
+
+def test_manifests_run_the_image_safely(renders: dict[str, Render]) -> None:
+    for kustomization_file, answers in with_answers(renders, "deploy/base/kustomization.yaml"):
+        base = kustomization_file.parent
+        slug = answers["project_slug"]
+        kustomization = yaml.safe_load(kustomization_file.read_text(encoding="utf-8"))
+        resources = kustomization["resources"]
+        assert sorted(resources) == sorted(
+            p.name for p in base.glob("*.yaml") if p != kustomization_file
+        )
+        assert kustomization["images"][0]["name"] == slug
+        workload = yaml.safe_load((base / resources[0]).read_text(encoding="utf-8"))
+        assert workload["kind"] == ("Deployment" if answers["serving"] else "Job")
+        assert workload["metadata"]["name"] == slug
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert str(pod["securityContext"]["runAsUser"]) == UID
+        assert pod["automountServiceAccountToken"] is False
+        (container,) = pod["containers"]
+        assert container["image"] == slug
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        assert {"requests", "limits"} <= set(container["resources"])
+        assert container["resources"]["limits"]["memory"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert mounts == {"tmp": "/tmp"}  # noqa: S108 - the emptyDir the read-only root needs
+        assert "emptyDir" in volumes["tmp"]
+        probes = {key: container[key] for key in HEALTH_PATHS if key in container}
+        if answers["serving"]:
+            assert {k: p["httpGet"]["path"] for k, p in probes.items()} == HEALTH_PATHS
+            assert all(p["httpGet"]["port"] == "http" for p in probes.values())
+            assert container["ports"] == [
+                {"name": "http", "containerPort": 8000, "protocol": "TCP"}
+            ]
+            service = yaml.safe_load((base / "service.yaml").read_text(encoding="utf-8"))
+            assert service["spec"]["selector"] == workload["spec"]["selector"]["matchLabels"]
+            assert service["spec"]["ports"][0]["targetPort"] == "http"
+        else:
+            assert not probes
+            assert pod["restartPolicy"] == "Never"
