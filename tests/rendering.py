@@ -62,8 +62,15 @@ LONG_NAMES: Answers = {
     "project_slug": "a-project-slug-as-long-as-the-validators-allow-xyz",
     "package_name": "a_package_name_as_long_as_allowed_abcdef",
 }
-# Every boolean question on, with the hostile text answers.
-ALL_ON: Answers = {**HOSTILE, "serving": True, "docker": True, "kubernetes": True}
+# Every option on (booleans, tracking, data versioning), with the hostile text answers.
+ALL_ON: Answers = {
+    **HOSTILE,
+    "serving": True,
+    "docker": True,
+    "kubernetes": True,
+    "experiment_tracking": "mlflow",
+    "data_versioning": "dvc",
+}
 
 
 @cache
@@ -307,6 +314,16 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
     if answers["ci_provider"] == "gitlab":
         files |= {".gitlab-ci.yml", "renovate.json"}
+    if answers["serving"]:
+        serving = ["__init__", "app", "auth", "middleware", "schemas"]
+        files |= {f"{package}/serving/{module}.py" for module in serving}
+        files.add("tests/test_serving.py")
+    if answers["experiment_tracking"] == "mlflow":
+        files |= {f"{package}/tracking.py", "tests/test_tracking.py"}
+    if answers["data_versioning"] == "dvc":
+        files |= {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", "data/.gitignore"}
+        # DVC owns these folders: Git must not track a file inside them.
+        files -= {"data/processed/.gitkeep", "models/.gitkeep"}
     return files
 
 
