@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from _pytest.nodeid import NodeId
 
-from rendering import GIT_ENVIRONMENT, copy_template, render
+from rendering import GIT_ENVIRONMENT, Render, answer_sets, copy_template, read_answers, render
 
 RenderFn = Callable[..., Path]
 
@@ -59,3 +59,18 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
     """Give Git, as Copier runs it in this process, an identity and no user configuration."""
     for name, value in GIT_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="session")
+def renders(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Render]:
+    """Every answer set of the quick layer rendered once, by name, with the recorded answers.
+
+    Tests that use it carry the ``RENDERS_GROUP`` xdist group: one worker renders the set
+    and runs them all.
+    """
+    root = tmp_path_factory.mktemp("renders")
+    rendered = {}
+    for name, answers in answer_sets().items():
+        project = render(template, root / name, answers)
+        rendered[name] = (project, read_answers(project))
+    return rendered

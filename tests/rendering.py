@@ -22,6 +22,9 @@ COPIER_YML = ROOT / "copier.yml"
 TEMPLATE_PARTS = ("copier.yml", "includes", "template")
 
 Answers = dict[str, Any]
+Render = tuple[Path, Answers]
+# The xdist group of the tests that read the shared quick-layer renders (conftest.renders).
+RENDERS_GROUP = "renders"
 
 # Git with an identity and without the user's configuration (hooks, signing, templates).
 GIT_ENVIRONMENT = {
@@ -145,6 +148,21 @@ def pairwise_answers() -> list[Answers]:
         rows.append({name: row[name] for name in names})
         uncovered -= pairs_of(row)
     return rows
+
+
+def answer_sets() -> dict[str, Answers]:
+    """The answer sets of the quick layer, by name: every render it checks statically.
+
+    The defaults, the hostile and the longest answers, every option on, and the pairwise
+    covering array of every choice and boolean question.
+    """
+    return {
+        "defaults": {},
+        "hostile": HOSTILE,
+        "long-names": LONG_NAMES,
+        "all-on": ALL_ON,
+        **{f"matrix-{i}": row for i, row in enumerate(pairwise_answers())},
+    }
 
 
 def copy_template(destination: Path) -> Path:

@@ -1,8 +1,8 @@
 """Quick layer: the delivery files of every render pass the tools that consume them.
 
-The defaults, the hostile answers, every boolean on, and the pairwise covering array are
-rendered once into one folder (all tests here share an xdist group, so one worker does
-it), and each checker runs once over every file it applies to: hadolint on Dockerfiles,
+The quick layer's renders (the ``renders`` fixture: defaults, hostile and longest answers,
+every option on, the pairwise covering array) are made once, by the one worker of their
+xdist group, and each checker runs once over every file it applies to: hadolint on Dockerfiles,
 check-jsonschema on CI and bot configs, zizmor on workflows, kubernetes-validate on
 manifests. The structure tests read the files as Docker, CI and Kubernetes would.
 """
@@ -23,44 +23,16 @@ from delivery import (
     dockerignore_patterns,
     labels_of,
 )
-from rendering import (
-    ALL_ON,
-    HOSTILE,
-    choices_of,
-    pairwise_answers,
-    read_answers,
-    render,
-    run,
-    venv_tool,
-)
+from rendering import RENDERS_GROUP, Render, answer_sets, choices_of, run, venv_tool
 
-pytestmark = pytest.mark.xdist_group("delivery-renders")
+pytestmark = pytest.mark.xdist_group(RENDERS_GROUP)
 
-ANSWER_SETS: dict[str, dict[str, Any]] = {
-    "defaults": {},
-    "hostile": HOSTILE,
-    "all-on": ALL_ON,
-    **{f"matrix-{i}": row for i, row in enumerate(pairwise_answers())},
-}
 # An action pin: the full commit SHA, then the release it is, in a comment.
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 UID = "10001"
 SPDX = {"Proprietary": "LicenseRef-Proprietary"}
 HEALTH_PATHS = {"livenessProbe": "/health", "readinessProbe": "/ready", "startupProbe": "/health"}
-
-
-Render = tuple[Path, dict[str, Any]]
-
-
-@pytest.fixture(scope="session")
-def renders(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Render]:
-    """Every answer set rendered once, by name, with the answers Copier recorded."""
-    root = tmp_path_factory.mktemp("delivery")
-    rendered = {}
-    for name, answers in ANSWER_SETS.items():
-        project = render(template, root / name, answers)
-        rendered[name] = (project, read_answers(project))
-    return rendered
+ANSWER_SETS = answer_sets()
 
 
 def existing(renders: dict[str, Render], relative: str) -> list[Path]:
