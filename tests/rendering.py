@@ -219,6 +219,12 @@ def tool_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update(GIT_ENVIRONMENT)
     env.update(
+        # The suite already runs one worker per core: a render's tests that also spread
+        # over every core (PyTorch, TensorFlow, BLAS) contend, and tiny models slow down
+        # several-fold. One thread each keeps them fast, as on an otherwise idle machine.
+        OMP_NUM_THREADS="1",
+        TF_NUM_INTRAOP_THREADS="1",
+        TF_NUM_INTEROP_THREADS="1",
         UV_PYTHON_DOWNLOADS="never",
         UV_PYTHON=sys.executable,
         UV_NO_PROGRESS="1",
