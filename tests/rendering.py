@@ -64,6 +64,13 @@ LONG_NAMES: Answers = {
 }
 # Every boolean question on, with the hostile text answers.
 ALL_ON: Answers = {**HOSTILE, "serving": True, "docker": True, "kubernetes": True}
+# A generated project's own checks, each run with `uv run` in an installed render.
+PROJECT_CHECKS: dict[str, list[str]] = {
+    "ruff-check": ["ruff", "check"],
+    "ruff-format": ["ruff", "format", "--check"],
+    "mypy": ["mypy"],
+    "pytest": ["pytest"],
+}
 
 
 @cache
@@ -158,12 +165,21 @@ def copy_template(destination: Path) -> Path:
     return destination
 
 
-def render(template: Path, destination: Path, answers: Mapping[str, Any] | None = None) -> Path:
-    """Render ``template`` into ``destination`` non-interactively, as ``copier copy --defaults``."""
+def render(
+    template: Path,
+    destination: Path,
+    answers: Mapping[str, Any] | None = None,
+    vcs_ref: str | None = None,
+) -> Path:
+    """Render ``template`` into ``destination`` non-interactively, as ``copier copy --defaults``.
+
+    ``vcs_ref`` picks a tag or commit of a Git template (its newest release by default).
+    """
     copier.run_copy(
         str(template),
         destination,
         data=dict(answers or {}),
+        vcs_ref=vcs_ref,
         defaults=True,
         unsafe=False,
         quiet=True,

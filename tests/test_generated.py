@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 
 from delivery import ci_steps, dockerfile_stages, follow_builder, labels_of
-from rendering import ALL_ON, git, local_wheel_index, read_answers, render, run, uv_binary
+from rendering import (
+    ALL_ON,
+    PROJECT_CHECKS,
+    git,
+    local_wheel_index,
+    read_answers,
+    render,
+    run,
+    uv_binary,
+)
 
 RENDERS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -29,12 +38,7 @@ RENDERS: dict[str, dict[str, Any]] = {
     "framework-tensorflow": {"ml_framework": "tensorflow"},
     "all-on": ALL_ON,
 }
-CHECKS: dict[str, list[str]] = {
-    "ruff-check": ["ruff", "check"],
-    "ruff-format": ["ruff", "format", "--check"],
-    "mypy": ["mypy"],
-    "pytest": ["pytest"],
-}
+CHECKS = PROJECT_CHECKS
 
 _installed: dict[str, Path] = {}
 
