@@ -321,8 +321,11 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files |= {f"deploy/base/{name}" for name in ["kustomization.yaml", *workload]}
     if answers["ci_provider"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
+        files |= {".github/workflows/template-update.yml"}
     if answers["ci_provider"] == "gitlab":
         files |= {".gitlab-ci.yml", "renovate.json"}
+    if answers["ci_provider"] != "none":
+        files |= {"scripts/template-update.sh"}
     return files
 
 

@@ -2,6 +2,7 @@
 
 import re
 import tomllib
+from importlib.metadata import version
 
 import pytest
 import yaml
@@ -48,3 +49,9 @@ def test_renders_pin_the_uv_this_suite_runs() -> None:
     (locked,) = [package["version"] for package in lock["package"] if package["name"] == "uv"]
     config = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
     assert config["uv_version"]["default"] == locked
+
+
+def test_renders_pin_the_copier_this_suite_runs() -> None:
+    """The scheduled template update runs `uvx copier@<copier_version>`; its tests use ours."""
+    config = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
+    assert config["copier_version"]["default"] == version("copier")
