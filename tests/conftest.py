@@ -17,7 +17,15 @@ import pytest
 from _pytest.nodeid import NodeId
 
 from lifecycle import release_history
-from rendering import GIT_ENVIRONMENT, copy_template, render
+from rendering import (
+    ALL_ON,
+    GIT_ENVIRONMENT,
+    HOSTILE,
+    copy_template,
+    pairwise_answers,
+    read_answers,
+    render,
+)
 
 RenderFn = Callable[..., Path]
 
@@ -49,6 +57,31 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Git repository of the template with three tagged releases (see ``lifecycle.py``)."""
     return release_history(tmp_path_factory.mktemp("history") / "copier-ml")
+
+
+# The answer sets whose renders test_delivery.py and test_conformance.py check together.
+ANSWER_SETS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "hostile": HOSTILE,
+    "all-on": ALL_ON,
+    **{f"matrix-{i}": row for i, row in enumerate(pairwise_answers())},
+}
+
+
+@pytest.fixture(scope="session")
+def renders(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Every answer set rendered once, by name, with the answers Copier recorded.
+
+    Its tests carry ``xdist_group("delivery-renders")``, so one worker renders them all.
+    """
+    root = tmp_path_factory.mktemp("delivery")
+    rendered = {}
+    for name, answers in ANSWER_SETS.items():
+        project = render(template, root / name, answers)
+        rendered[name] = (project, read_answers(project))
+    return rendered
 
 
 @pytest.fixture

@@ -24,24 +24,13 @@ from delivery import (
     labels_of,
 )
 from rendering import (
-    ALL_ON,
-    HOSTILE,
     choices_of,
-    pairwise_answers,
-    read_answers,
-    render,
     run,
     venv_tool,
 )
 
 pytestmark = pytest.mark.xdist_group("delivery-renders")
 
-ANSWER_SETS: dict[str, dict[str, Any]] = {
-    "defaults": {},
-    "hostile": HOSTILE,
-    "all-on": ALL_ON,
-    **{f"matrix-{i}": row for i, row in enumerate(pairwise_answers())},
-}
 # An action pin: the full commit SHA, then the release it is, in a comment.
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 UID = "10001"
@@ -52,17 +41,6 @@ HEALTH_PATHS = {"livenessProbe": "/health", "readinessProbe": "/ready", "startup
 
 
 Render = tuple[Path, dict[str, Any]]
-
-
-@pytest.fixture(scope="session")
-def renders(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Render]:
-    """Every answer set rendered once, by name, with the answers Copier recorded."""
-    root = tmp_path_factory.mktemp("delivery")
-    rendered = {}
-    for name, answers in ANSWER_SETS.items():
-        project = render(template, root / name, answers)
-        rendered[name] = (project, read_answers(project))
-    return rendered
 
 
 def existing(renders: dict[str, Render], relative: str) -> list[Path]:
