@@ -23,7 +23,7 @@ from copier_ml.conformance import (
     covers,
     git_url,
     latest_release,
-    release_of,
+    tag_of,
     template_status,
 )
 from lifecycle import NEWEST, RELEASES, generate, replace_once
@@ -194,12 +194,11 @@ def test_changes_within_the_standard_fail_nothing(base: Path, tmp_path: Path, ch
 
 
 @pytest.mark.parametrize(
-    ("recorded", "release"),
-    [("v1.2.0", "1.2.0"), ("v1.2.0-3-g1a2b3c4", "1.2.0"), ("1.0", "1.0"), ("1a2b3c4", None)],
+    ("recorded", "tag"),
+    [("v1.2.0", "v1.2.0"), ("v1.2.0-3-g1a2b3c4", "v1.2.0"), ("1.0", "1.0"), ("1a2b3c4", "1a2b3c4")],
 )
-def test_recorded_commits_read_as_releases(recorded: str, release: str | None) -> None:
-    found = release_of(recorded)
-    assert (str(found) if found else None) == release
+def test_recorded_commits_name_their_tag(recorded: str, tag: str) -> None:
+    assert tag_of(recorded) == tag
 
 
 @pytest.mark.parametrize(
@@ -242,6 +241,18 @@ def test_template_status_compares_with_the_newest_release(
     # --template: the newest release of another repository (here, one with v1.0.0 only).
     other = template_repository(tmp_path / "other", tag=RELEASES[0])
     assert template_status(base, str(other)).up_to_date is True
+    # A commit that is no release tag, even one that reads as a version, is not a release.
+    for commit in ("1234567", f"{RELEASES[0]}-2-g1a2b3c4"):
+        unreleased = shutil.copytree(base, tmp_path / commit, symlinks=True)
+        replace_once(
+            unreleased / ".copier-answers.yml", f"_commit: {RELEASES[0]}", f"_commit: {commit}"
+        )
+        status = template_status(unreleased, None)
+        if commit == "1234567":
+            assert status.up_to_date is None
+            assert f"'{commit}' is not a release tag" in str(status.error)
+        else:
+            assert status.up_to_date is False
 
 
 # --- The command ------------------------------------------------------------------------

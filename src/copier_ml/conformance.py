@@ -100,18 +100,22 @@ class Report:
 # --- Reading a project ------------------------------------------------------------------
 
 
+def read_yaml(project: Path, relative: str) -> tuple[Config | None, str | None]:
+    """Return a YAML mapping of the project, or None and why it cannot be read."""
+    try:
+        data = yaml.safe_load((project / relative).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"{relative} is missing"
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        return None, f"{relative} does not parse: {error}"
+    if not isinstance(data, dict):
+        return None, f"{relative} is not a mapping"
+    return data, None
+
+
 def read_answers(project: Path) -> tuple[Config | None, str | None]:
     """Return the answers file as a mapping, or None and why it cannot be read."""
-    path = project / ANSWERS_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, f"{ANSWERS_FILE} is missing"
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        return None, f"{ANSWERS_FILE} does not parse: {error}"
-    if not isinstance(data, dict):
-        return None, f"{ANSWERS_FILE} is not a mapping of answers"
-    return data, None
+    return read_yaml(project, ANSWERS_FILE)
 
 
 def read_toml(path: Path) -> tuple[Config | None, str | None]:
@@ -145,13 +149,10 @@ def package_name(project: Path) -> str:
 # --- Template version -------------------------------------------------------------------
 
 
-def release_of(ref: str) -> Version | None:
-    """Return the release a recorded ``_commit`` is on or after, or None if it names none."""
-    match = DESCRIBED.match(ref)
-    try:
-        return Version(match["tag"] if match else ref)
-    except InvalidVersion:
-        return None
+def tag_of(commit: str) -> str:
+    """Return the tag a recorded ``_commit`` names, without a `git describe` suffix."""
+    match = DESCRIBED.match(commit)
+    return match["tag"] if match else commit
 
 
 def git_url(source: str, project: Path) -> str:
@@ -165,11 +166,11 @@ def git_url(source: str, project: Path) -> str:
 
 
 @cache
-def latest_release(url: str) -> str:
-    """Return the highest final-release tag of the Git repository at ``url``.
+def release_tags(url: str) -> dict[str, Version]:
+    """Return the tags of the Git repository at ``url`` that are PEP 440 versions.
 
     Raises:
-        LookupError: the repository cannot be read, or has no release tag.
+        LookupError: the repository cannot be read.
     """
     environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # fail rather than ask
     try:
@@ -186,42 +187,54 @@ def latest_release(url: str) -> str:
     if result.returncode != 0:
         reason = result.stderr.strip().splitlines() or [f"git exited {result.returncode}"]
         raise LookupError(f"cannot list the tags of {url}: {reason[0]}")
-    releases = []
+    tags = {}
     for line in result.stdout.splitlines():
         tag = line.partition("\trefs/tags/")[2]
         try:
-            version = Version(tag)
+            tags[tag] = Version(tag)
         except InvalidVersion:
             continue
-        if not version.is_prerelease:
-            releases.append((version, tag))
+    return tags
+
+
+def latest_release(url: str) -> str:
+    """Return the tag of the highest final release of the Git repository at ``url``.
+
+    Raises:
+        LookupError: the repository cannot be read, or has no release tag.
+    """
+    releases = [(v, tag) for tag, v in release_tags(url).items() if not v.is_prerelease]
     if not releases:
         raise LookupError(f"{url} has no release tag (vX.Y.Z)")
     return max(releases)[1]
 
 
 def template_status(project: Path, template: str | None) -> TemplateStatus:
-    """Compare the project's template release with the newest one."""
+    """Compare the project's template release with the newest one.
+
+    The recorded ``_commit`` counts as a release only when it is (or follows) one of the
+    template's version tags: a bare commit hash of digits would otherwise read as a version.
+    """
     answers, _ = read_answers(project)
-    answers = answers or {}
-    source = template or answers.get("_src_path")
-    version = answers.get("_commit")
+    source = template or (answers or {}).get("_src_path")
+    commit = (answers or {}).get("_commit")
+    version = None if commit is None else str(commit)
     if not isinstance(source, str) or not source:
         return TemplateStatus(error="no template source: _src_path is not recorded")
-    current = release_of(version) if isinstance(version, str) else None
+    url = source if template is not None else git_url(source, project)
     try:
-        latest = latest_release(git_url(source, project) if template is None else source)
+        latest = latest_release(url)
     except LookupError as error:
         return TemplateStatus(source=source, version=version, error=str(error))
+    current = release_tags(url).get(tag_of(version)) if version else None
     if current is None:
         return TemplateStatus(
             source=source,
             version=version,
             latest=latest,
-            error=f"the recorded template version {version!r} is not a release",
+            error=f"the recorded template version {version!r} is not a release tag of {url}",
         )
-    latest_version = release_of(latest)
-    up_to_date = latest_version is not None and current >= latest_version
+    up_to_date = current >= release_tags(url)[latest]
     return TemplateStatus(source=source, version=version, latest=latest, up_to_date=up_to_date)
 
 
@@ -408,14 +421,10 @@ def check_ruff(project: Path) -> list[str]:
 
 def check_pre_commit(project: Path) -> list[str]:
     """.pre-commit-config.yaml exists and has every hook of the template."""
-    path = project / ".pre-commit-config.yaml"
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return [f"{path.name} is missing"]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        return [f"{path.name} does not parse: {error}"]
-    repos = config.get("repos", []) if isinstance(config, dict) else []
+    config, problem = read_yaml(project, ".pre-commit-config.yaml")
+    if config is None:
+        return [str(problem)]
+    repos = config.get("repos", [])
     hooks = {
         hook.get("id")
         for repo in repos
@@ -456,14 +465,10 @@ def check_ci(project: Path) -> list[str]:
         provider = found[0] if found else "none"
     if provider not in standard.CI_FILES:
         return [f"no CI: ci_provider is {provider}"]
-    path = project / standard.CI_FILES[provider]
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return [f"{standard.CI_FILES[provider]} is missing"]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        return [f"{standard.CI_FILES[provider]} does not parse: {error}"]
-    commands = ci_commands(provider, config if isinstance(config, dict) else {})
+    config, problem = read_yaml(project, standard.CI_FILES[provider])
+    if config is None:
+        return [str(problem)]
+    commands = ci_commands(provider, config)
     if missing := [c for c in standard.CI_COMMANDS if not any(c in line for line in commands)]:
         return [f"{standard.CI_FILES[provider]} no longer runs: {', '.join(missing)}"]
     return []
