@@ -7,6 +7,7 @@ Each change names text that must be in the file, so a template edit that moves i
 here, loudly, rather than making a scenario pass without testing anything.
 """
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from rendering import git, git_commit_all, read_answers, render, template_repository
 
 RELEASES = ("v1.0.0", "v1.1.0", "v2.0.0")
+CONFLICT_MARKER = re.compile(r"^(?:<{7} |>{7} |={7}(?: |$))", re.MULTILINE)
 NEWEST = RELEASES[-1]
 
 # v1.1.0: a new question with a default, used by a changed value and by a new file.
@@ -152,13 +154,17 @@ def clone_of(project: Path, destination: Path) -> Path:
 
 
 def conflicted_files(project: Path) -> list[str]:
-    """Return the files holding conflict markers, and the ``.rej`` files, of a project."""
+    """Return the files holding conflict markers, and the ``.rej`` files, of a project.
+
+    A marker starts a line, as the check-merge-conflict hook reads it: the READMEs quote
+    markers inside lines, which are no conflict.
+    """
     found = []
     for path in sorted(project.rglob("*")):
         if ".git" in path.relative_to(project).parts or not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        if path.suffix == ".rej" or "<<<<<<<" in text or ">>>>>>>" in text:
+        if path.suffix == ".rej" or CONFLICT_MARKER.search(text):
             found.append(path.relative_to(project).as_posix())
     return found
 

@@ -319,6 +319,8 @@ def test_pre_commit_hooks_run_the_projects_own_tools(renders: dict[str, Render])
         assert hook["language"] == "unsupported", hook["id"]
         assert hook["entry"].startswith("uv run --frozen "), hook["id"]
     ids = {hook["id"] for hook in hooks}
+    (merge_conflicts,) = [hook for hook in hooks if hook["id"] == "check-merge-conflict"]
+    assert merge_conflicts["entry"].endswith(" --assume-in-merge"), "else it checks only merges"
     assert {"ruff-check", "ruff-format", "mypy", "check-added-large-files", "detect-private-key",
             "trailing-whitespace", "end-of-file-fixer", "check-yaml", "check-toml"} <= ids  # fmt: skip
     pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
