@@ -17,15 +17,7 @@ import pytest
 from _pytest.nodeid import NodeId
 
 from lifecycle import release_history
-from rendering import (
-    ALL_ON,
-    GIT_ENVIRONMENT,
-    HOSTILE,
-    copy_template,
-    pairwise_answers,
-    read_answers,
-    render,
-)
+from rendering import GIT_ENVIRONMENT, Render, answer_sets, copy_template, read_answers, render
 
 RenderFn = Callable[..., Path]
 
@@ -59,31 +51,6 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return release_history(tmp_path_factory.mktemp("history") / "copier-ml")
 
 
-# The answer sets whose renders test_delivery.py and test_conformance.py check together.
-ANSWER_SETS: dict[str, dict[str, Any]] = {
-    "defaults": {},
-    "hostile": HOSTILE,
-    "all-on": ALL_ON,
-    **{f"matrix-{i}": row for i, row in enumerate(pairwise_answers())},
-}
-
-
-@pytest.fixture(scope="session")
-def renders(
-    template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, tuple[Path, dict[str, Any]]]:
-    """Every answer set rendered once, by name, with the answers Copier recorded.
-
-    Its tests carry ``xdist_group("delivery-renders")``, so one worker renders them all.
-    """
-    root = tmp_path_factory.mktemp("delivery")
-    rendered = {}
-    for name, answers in ANSWER_SETS.items():
-        project = render(template, root / name, answers)
-        rendered[name] = (project, read_answers(project))
-    return rendered
-
-
 @pytest.fixture
 def render_project(template: Path, tmp_path: Path) -> RenderFn:
     """Render the template with the given answers into a fresh folder under ``tmp_path``."""
@@ -99,3 +66,18 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
     """Give Git, as Copier runs it in this process, an identity and no user configuration."""
     for name, value in GIT_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="session")
+def renders(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Render]:
+    """Every answer set of the quick layer rendered once, by name, with the recorded answers.
+
+    Tests that use it carry the ``RENDERS_GROUP`` xdist group: one worker renders the set
+    and runs them all.
+    """
+    root = tmp_path_factory.mktemp("renders")
+    rendered = {}
+    for name, answers in answer_sets().items():
+        project = render(template, root / name, answers)
+        rendered[name] = (project, read_answers(project))
+    return rendered

@@ -22,6 +22,9 @@ COPIER_YML = ROOT / "copier.yml"
 TEMPLATE_PARTS = ("copier.yml", "includes", "template")
 
 Answers = dict[str, Any]
+Render = tuple[Path, Answers]
+# The xdist group of the tests that read the shared quick-layer renders (conftest.renders).
+RENDERS_GROUP = "renders"
 
 # Git with an identity and without the user's configuration (hooks, signing, templates).
 GIT_ENVIRONMENT = {
@@ -62,8 +65,15 @@ LONG_NAMES: Answers = {
     "project_slug": "a-project-slug-as-long-as-the-validators-allow-xyz",
     "package_name": "a_package_name_as_long_as_allowed_abcdef",
 }
-# Every boolean question on, with the hostile text answers.
-ALL_ON: Answers = {**HOSTILE, "serving": True, "docker": True, "kubernetes": True}
+# Every option on (booleans, tracking, data versioning), with the hostile text answers.
+ALL_ON: Answers = {
+    **HOSTILE,
+    "serving": True,
+    "docker": True,
+    "kubernetes": True,
+    "experiment_tracking": "mlflow",
+    "data_versioning": "dvc",
+}
 # A generated project's own checks, each run with `uv run` in an installed render.
 PROJECT_CHECKS: dict[str, list[str]] = {
     "ruff-check": ["ruff", "check"],
@@ -145,6 +155,21 @@ def pairwise_answers() -> list[Answers]:
         rows.append({name: row[name] for name in names})
         uncovered -= pairs_of(row)
     return rows
+
+
+def answer_sets() -> dict[str, Answers]:
+    """The answer sets of the quick layer, by name: every render it checks statically.
+
+    The defaults, the hostile and the longest answers, every option on, and the pairwise
+    covering array of every choice and boolean question.
+    """
+    return {
+        "defaults": {},
+        "hostile": HOSTILE,
+        "long-names": LONG_NAMES,
+        "all-on": ALL_ON,
+        **{f"matrix-{i}": row for i, row in enumerate(pairwise_answers())},
+    }
 
 
 def copy_template(destination: Path) -> Path:
@@ -326,6 +351,16 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files |= {".gitlab-ci.yml", "renovate.json"}
     if answers["ci_provider"] != "none":
         files |= {"scripts/template-update.sh"}
+    if answers["serving"]:
+        serving = ["__init__", "app", "auth", "middleware", "schemas"]
+        files |= {f"{package}/serving/{module}.py" for module in serving}
+        files.add("tests/test_serving.py")
+    if answers["experiment_tracking"] == "mlflow":
+        files |= {f"{package}/tracking.py", "tests/test_tracking.py"}
+    if answers["data_versioning"] == "dvc":
+        files |= {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", "data/.gitignore"}
+        # DVC owns these folders: Git must not track a file inside them.
+        files -= {"data/processed/.gitkeep", "models/.gitkeep"}
     return files
 
 

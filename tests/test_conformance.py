@@ -12,7 +12,6 @@ import shutil
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -27,9 +26,7 @@ from copier_ml.conformance import (
     template_status,
 )
 from lifecycle import NEWEST, RELEASES, generate, replace_once
-from rendering import git, run, template_repository, venv_tool
-
-Render = tuple[Path, dict[str, Any]]
+from rendering import RENDERS_GROUP, Render, git, run, template_repository, venv_tool
 
 
 def failures(project: Path) -> dict[str, list[str]]:
@@ -41,7 +38,7 @@ def failures(project: Path) -> dict[str, list[str]]:
 # --- Fresh renders ----------------------------------------------------------------------
 
 
-@pytest.mark.xdist_group("delivery-renders")
+@pytest.mark.xdist_group(RENDERS_GROUP)
 def test_every_render_meets_the_standard(renders: dict[str, Render]) -> None:
     """The defaults, hostile answers, every boolean on and every pair of choices.
 
@@ -56,7 +53,7 @@ def test_every_render_meets_the_standard(renders: dict[str, Render]) -> None:
         assert failures(project) == expected, name
 
 
-@pytest.mark.xdist_group("delivery-renders")
+@pytest.mark.xdist_group(RENDERS_GROUP)
 def test_the_standard_is_what_the_template_renders(renders: dict[str, Render]) -> None:
     project, answers = renders["defaults"]
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))

@@ -1,8 +1,8 @@
 """Quick layer: the delivery files of every render pass the tools that consume them.
 
-The defaults, the hostile answers, every boolean on, and the pairwise covering array are
-rendered once into one folder (all tests here share an xdist group, so one worker does
-it), and each checker runs once over every file it applies to: hadolint on Dockerfiles,
+The quick layer's renders (the ``renders`` fixture: defaults, hostile and longest answers,
+every option on, the pairwise covering array) are made once, by the one worker of their
+xdist group, and each checker runs once over every file it applies to: hadolint on Dockerfiles,
 check-jsonschema on CI and bot configs, zizmor on workflows, kubernetes-validate on
 manifests. The structure tests read the files as Docker, CI and Kubernetes would.
 """
@@ -23,13 +23,9 @@ from delivery import (
     dockerignore_patterns,
     labels_of,
 )
-from rendering import (
-    choices_of,
-    run,
-    venv_tool,
-)
+from rendering import RENDERS_GROUP, Render, answer_sets, choices_of, run, venv_tool
 
-pytestmark = pytest.mark.xdist_group("delivery-renders")
+pytestmark = pytest.mark.xdist_group(RENDERS_GROUP)
 
 # An action pin: the full commit SHA, then the release it is, in a comment.
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
@@ -38,9 +34,7 @@ CI_WORKFLOW = ".github/workflows/ci.yml"
 UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
 SPDX = {"Proprietary": "LicenseRef-Proprietary"}
 HEALTH_PATHS = {"livenessProbe": "/health", "readinessProbe": "/ready", "startupProbe": "/health"}
-
-
-Render = tuple[Path, dict[str, Any]]
+ANSWER_SETS = answer_sets()
 
 
 def existing(renders: dict[str, Render], relative: str) -> list[Path]:
@@ -107,8 +101,12 @@ def test_dockerfile_stages_and_user(renders: dict[str, Render], name: str) -> No
     user = runtime.each("USER")[-1].words[0]
     assert user == f"{UID}:{UID}"
     assert keywords.index("USER") < keywords.index("ENTRYPOINT")
-    # Nothing of the build in the final stage: no uv, no cache mounts, only the venv copied.
-    assert [i.arguments for i in runtime.each("COPY")] == ["--from=builder /app/.venv /app/.venv"]
+    # Nothing of the build in the final stage: no uv, no cache mounts, only the venv copied
+    # (and, for the inference API, the trained model it serves).
+    copies = ["--from=builder /app/.venv /app/.venv"]
+    if answers["serving"]:
+        copies.append("models/ /app/models/")
+    assert [i.arguments for i in runtime.each("COPY")] == copies
     assert not any(i.flags for i in runtime.each("RUN"))
     assert all("uv" not in i.arguments.split() for i in runtime.each("RUN"))
     # The builder installs exactly the lock, without dev tools, as a wheel.
@@ -122,10 +120,11 @@ def test_dockerfile_stages_and_user(renders: dict[str, Render], name: str) -> No
 def test_dockerfile_reads_only_what_the_context_holds(renders: dict[str, Render]) -> None:
     """Every COPY and bind-mount source exists in the render and passes .dockerignore.
 
-    uv.lock is the one exception to existing: `uv lock` writes it, the user commits it,
-    and the README says so; the full layer builds from a locked render.
+    Sources that the workflow produces before a build need not exist in a fresh render:
+    uv.lock (`uv lock` writes it, the user commits it, the README says so; the full layer
+    builds from a locked render), and a serving image's models/ when DVC owns that folder.
     """
-    for dockerfile, _ in with_answers(renders, "Dockerfile"):
+    for dockerfile, answers in with_answers(renders, "Dockerfile"):
         project = dockerfile.parent
         patterns = dockerignore_patterns((project / ".dockerignore").read_text(encoding="utf-8"))
         sources = []
@@ -139,14 +138,18 @@ def test_dockerfile_reads_only_what_the_context_holds(renders: dict[str, Render]
                     if options["type"] == "bind":
                         sources.append(options["source"])
         assert {"uv.lock", "pyproject.toml", "src/"} <= set(sources)
+        produced = {"uv.lock"} | ({"models/"} if answers["data_versioning"] == "dvc" else set())
         for source in sources:
-            assert source == "uv.lock" or (project / source).exists(), f"{dockerfile}: {source}"
+            assert source in produced or (project / source).exists(), f"{dockerfile}: {source}"
             assert not dockerignore_excludes(patterns, source.rstrip("/")), source
         package = next((project / "src").iterdir()).name
         assert not dockerignore_excludes(patterns, f"src/{package}/cli.py")
-        for kept_out in (".git/HEAD", ".venv/bin/python", "data/raw/train.csv", "models/model.pkl",
-                         ".env", "tests/test_cli.py", f"src/{package}/__pycache__/cli.cpython-311.pyc"):  # fmt: skip
+        for kept_out in (".git/HEAD", ".venv/bin/python", "data/raw/train.csv", ".env",
+                         "tests/test_cli.py", f"src/{package}/__pycache__/cli.cpython-311.pyc"):  # fmt: skip
             assert dockerignore_excludes(patterns, kept_out), f"{kept_out} reaches the build"
+        # A serving image carries the trained model; any other image has no use for it.
+        model_file = "models/run.json"
+        assert dockerignore_excludes(patterns, model_file) is not answers["serving"], model_file
 
 
 def test_labels_read_back_as_the_answers(renders: dict[str, Render]) -> None:

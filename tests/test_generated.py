@@ -10,6 +10,7 @@ commands of its CI file (GitHub's for the defaults, GitLab's for framework-none)
 image's command in an environment built the way its Dockerfile builds the image.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -17,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from delivery import ci_steps, dockerfile_stages, follow_builder, labels_of
 from rendering import (
     ALL_ON,
     PROJECT_CHECKS,
     git,
+    git_commit_all,
     local_wheel_index,
     read_answers,
     render,
@@ -200,3 +203,61 @@ def test_docker_image_builds_and_runs(
             run(["docker", "run", "--rm", tag], project)
     finally:
         run(["docker", "image", "rm", "--force", tag], project, check=False)
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """Return the SHA-256 of every file under ``folder``, by relative path."""
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(["all-on"]))
+def test_dvc_pipeline_reproduces_and_round_trips_through_a_remote(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
+) -> None:
+    """`dvc repro` runs prepare -> train -> evaluate, then skips them; push/pull restore outputs.
+
+    The render ships the files `dvc init` makes (checked against a real `dvc init`), so it
+    runs in a copy of the installed render (its own Git repository, the same virtualenv):
+    the outputs it writes do not touch the render other tests check.
+    """
+    installed_project = installed(name, template, tmp_path_factory)
+    project = tmp_path / "project"
+    shutil.copytree(installed_project, project, ignore=shutil.ignore_patterns(".venv", ".git"))
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git_commit_all(project, "Generate the project")
+    # The stages call the project's command: its virtualenv comes first on PATH.
+    bin_dir = installed_project / ".venv" / "bin"
+    venv = {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    dvc = [str(bin_dir / "dvc")]
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    git(scratch, "init", "--quiet")
+    run([*dvc, "init", "--quiet"], scratch, env=venv)
+    for name_of_file in (".dvc/.gitignore", ".dvcignore"):
+        assert (project / name_of_file).read_text() == (scratch / name_of_file).read_text()
+
+    first = run([*dvc, "repro"], project, env=venv).stdout
+    for stage in ("prepare", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in first
+    lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
+    assert set(lock["stages"]) == {"prepare", "train", "evaluate"}
+    assert (project / "reports" / "metrics.json").is_file()
+    again = run([*dvc, "repro"], project, env=venv).stdout
+    assert again.count("didn't change, skipping") == 3, again
+    assert "up to date" in run([*dvc, "status"], project, env=venv).stdout
+    assert git(project, "status", "--porcelain") == "?? dvc.lock\n", "outputs must be ignored"
+
+    remote = tmp_path / "remote"
+    run([*dvc, "remote", "add", "--local", "--default", "scratch", str(remote)], project, env=venv)
+    run([*dvc, "push"], project, env=venv)
+    outputs = {folder: digests(project / folder) for folder in ("data/processed", "models")}
+    for folder in (*outputs, ".dvc/cache"):
+        shutil.rmtree(project / folder)
+    run([*dvc, "pull"], project, env=venv)
+    assert {folder: digests(project / folder) for folder in outputs} == outputs

@@ -19,7 +19,9 @@ import yaml
 from delivery import dockerfile_word
 from rendering import (
     HOSTILE,
-    LONG_NAMES,
+    RENDERS_GROUP,
+    Render,
+    answer_sets,
     choices_of,
     expected_files,
     files_of,
@@ -34,6 +36,7 @@ from rendering import (
 # A Jinja tag left in a rendered file. GitHub Actions' `${{ expr }}` is not Jinja.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|\.jinja\b")
 MATRIX = pairwise_answers()
+ANSWER_SETS = answer_sets()
 RUNNING_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -116,15 +119,12 @@ def static_problems(project: Path, answers: dict[str, Any]) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize(
-    "answers",
-    [{}, HOSTILE, LONG_NAMES, *MATRIX],
-    ids=["defaults", "hostile", "long-names", *map(str, range(len(MATRIX)))],
-)
-def test_render_is_clean(template: Path, tmp_path: Path, answers: dict[str, Any]) -> None:
-    project = render(template, tmp_path / "project", answers)
-    recorded = read_answers(project)
-    assert {name: recorded.get(name, False) for name in answers} == answers
+@pytest.mark.xdist_group(RENDERS_GROUP)
+@pytest.mark.parametrize("name", list(ANSWER_SETS))
+def test_render_is_clean(renders: dict[str, Render], name: str) -> None:
+    project, recorded = renders[name]
+    answers = ANSWER_SETS[name]
+    assert {key: recorded.get(key, False) for key in answers} == answers
     problems = static_problems(project, recorded)
     assert not problems, f"answers {answers}:\n" + "\n".join(problems)
 
@@ -144,17 +144,20 @@ def test_matrix_covers_every_pair_of_choices() -> None:
     assert len(MATRIX) < 30, "the covering array should stay small"
 
 
-def test_renders_are_byte_identical(template: Path, tmp_path: Path) -> None:
-    answers = MATRIX[-1]
-    first = render(template, tmp_path / "first", answers)
-    second = render(template, tmp_path / "second", answers)
+@pytest.mark.xdist_group(RENDERS_GROUP)
+def test_renders_are_byte_identical(
+    renders: dict[str, Render], template: Path, tmp_path: Path
+) -> None:
+    first, _ = renders["all-on"]
+    second = render(template, tmp_path / "second", ANSWER_SETS["all-on"])
     first_files = {p.relative_to(first): p.read_bytes() for p in files_of(first)}
     second_files = {p.relative_to(second): p.read_bytes() for p in files_of(second)}
     assert first_files == second_files
 
 
-def test_hostile_answers_land_verbatim(template: Path, tmp_path: Path) -> None:
-    project = render(template, tmp_path / "project", HOSTILE)
+@pytest.mark.xdist_group(RENDERS_GROUP)
+def test_hostile_answers_land_verbatim(renders: dict[str, Render]) -> None:
+    project, _ = renders["hostile"]
     name, description, author = (
         HOSTILE[key] for key in ("project_name", "description", "author_name")
     )

@@ -14,7 +14,7 @@ from typing import Any, Literal, Self, TextIO
 
 import numpy as np
 
-from .data import Column, DataError, Schema, parse_rows
+from .data import Column, DataError, FloatArray, Schema, parse_rows
 from .model import Classifier
 from .records import RunRecord
 
@@ -65,6 +65,29 @@ class Predictor:
         """Load the model and its record from ``models_dir``."""
         return cls(Classifier.load(models_dir), RunRecord.read(models_dir))
 
+    def _score(self, features: FloatArray) -> FloatArray:
+        """Return class probabilities, refusing rows the model cannot score.
+
+        Extreme (though finite) values can overflow inside a model: it then returns NaN or
+        infinity, or refuses the batch; the first such row is named in a ``DataError``.
+        """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                probabilities = self.classifier.predict_proba(features)
+            except ValueError:
+                probabilities = np.full((features.shape[0], len(self.classes)), np.nan)
+                for index in range(features.shape[0]):
+                    row = features[index : index + 1]
+                    try:
+                        probabilities[index] = self.classifier.predict_proba(row)[0]
+                    except ValueError:
+                        break
+        unusable = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
+        if unusable.size:
+            message = "the model gives no valid probabilities for values this extreme"
+            raise DataError(message, row=int(unusable[0]) + 1)
+        return probabilities
+
     def predict(self, records: Iterator[dict[str, Any]]) -> list[Prediction]:
         """Validate the records and predict each one's class."""
         rows = []
@@ -73,7 +96,7 @@ class Predictor:
                 raise DataError(f"more than {MAX_ROWS} rows: split the input")
             rows.append(record)
         table = parse_rows(rows, self.schema)
-        probabilities = self.classifier.predict_proba(table.features)
+        probabilities = self._score(table.features)
         return [
             Prediction(
                 row=index + 1,

@@ -1,0 +1,80 @@
+"""Record training runs in MLflow: parameters, metrics per epoch, the run record and the model.
+
+The tracking store comes from ``tracking.uri``: by default a SQLite file in the project
+(``mlflow.db``, ignored by Git), so tracking works with no server; point it at a tracking
+server (``http://...``) to share runs. Browse a local store with
+``uvx mlflow ui --backend-store-uri sqlite:///mlflow.db``.
+
+The client API is used directly (no ``mlflow.start_run`` global state), so tracking never
+leaks between runs in one process.
+"""
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from .config import TrackingSettings
+from .records import RunRecord
+
+logger = logging.getLogger(__name__)
+
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter value
+
+
+def flatten(settings: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Yield ``section.key`` names with their values as text, MLflow's form of parameters."""
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from flatten(value, f"{name}.")
+        else:
+            yield name, str(value)[:MAX_PARAM_LENGTH]
+
+
+def log_run(tracking: TrackingSettings, record: RunRecord, models_dir: Path) -> str:
+    """Record a finished training run in MLflow and return the MLflow run id."""
+    client = MlflowClient(tracking_uri=tracking.uri)
+    experiment = client.get_experiment_by_name(tracking.experiment)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment is not None
+        else client.create_experiment(tracking.experiment)
+    )
+    run = client.create_run(experiment_id, run_name=record.started_at)
+    run_id: str = run.info.run_id
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key, value, now, 0)
+        for key, value in (
+            ("validation_accuracy", record.validation.accuracy),
+            ("validation_macro_f1", record.validation.macro_f1),
+            ("validation_log_loss", record.validation.log_loss),
+            ("duration_seconds", record.duration_seconds),
+        )
+    ]
+    for stats in record.history:
+        metrics += [
+            Metric("epoch_train_loss", stats.train_loss, now, stats.epoch),
+            Metric("epoch_validation_loss", stats.validation_loss, now, stats.epoch),
+            Metric("epoch_validation_accuracy", stats.validation_accuracy, now, stats.epoch),
+        ]
+    tags = {f"runtime.{key}": value for key, value in record.runtime.items()}
+    if record.git is not None:
+        tags["mlflow.source.git.commit"] = str(record.git["commit"])
+    client.log_batch(
+        run_id,
+        metrics=metrics,
+        params=[Param(key, value) for key, value in flatten(record.settings)],
+        tags=[RunTag(key, value) for key, value in tags.items()],
+    )
+    client.log_dict(run_id, asdict(record), "run.json")
+    client.log_artifacts(run_id, str(models_dir), artifact_path="model")
+    client.set_terminated(run_id)
+    logger.info("recorded run %s in MLflow (%s)", run_id, tracking.uri)
+    return run_id
