@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from _pytest.nodeid import NodeId
 
+from lifecycle import release_history
 from rendering import GIT_ENVIRONMENT, Render, answer_sets, copy_template, read_answers, render
 
 RenderFn = Callable[..., Path]
@@ -42,6 +43,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Git-free copy of the template, made once per test process."""
     return copy_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Git repository of the template with three tagged releases (see ``lifecycle.py``)."""
+    return release_history(tmp_path_factory.mktemp("history") / "copier-ml")
 
 
 @pytest.fixture

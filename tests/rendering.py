@@ -74,6 +74,13 @@ ALL_ON: Answers = {
     "experiment_tracking": "mlflow",
     "data_versioning": "dvc",
 }
+# A generated project's own checks, each run with `uv run` in an installed render.
+PROJECT_CHECKS: dict[str, list[str]] = {
+    "ruff-check": ["ruff", "check"],
+    "ruff-format": ["ruff", "format", "--check"],
+    "mypy": ["mypy"],
+    "pytest": ["pytest"],
+}
 
 
 @cache
@@ -183,12 +190,21 @@ def copy_template(destination: Path) -> Path:
     return destination
 
 
-def render(template: Path, destination: Path, answers: Mapping[str, Any] | None = None) -> Path:
-    """Render ``template`` into ``destination`` non-interactively, as ``copier copy --defaults``."""
+def render(
+    template: Path,
+    destination: Path,
+    answers: Mapping[str, Any] | None = None,
+    vcs_ref: str | None = None,
+) -> Path:
+    """Render ``template`` into ``destination`` non-interactively, as ``copier copy --defaults``.
+
+    ``vcs_ref`` picks a tag or commit of a Git template (its newest release by default).
+    """
     copier.run_copy(
         str(template),
         destination,
         data=dict(answers or {}),
+        vcs_ref=vcs_ref,
         defaults=True,
         unsafe=False,
         quiet=True,
@@ -336,8 +352,11 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files |= {f"deploy/base/{name}" for name in ["kustomization.yaml", *workload]}
     if answers["ci_provider"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
+        files |= {".github/workflows/template-update.yml"}
     if answers["ci_provider"] == "gitlab":
         files |= {".gitlab-ci.yml", "renovate.json"}
+    if answers["ci_provider"] != "none":
+        files |= {"scripts/template-update.sh"}
     if answers["serving"]:
         serving = ["__init__", "app", "auth", "middleware", "schemas"]
         files |= {f"{package}/serving/{module}.py" for module in serving}

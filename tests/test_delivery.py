@@ -30,6 +30,8 @@ pytestmark = pytest.mark.xdist_group(RENDERS_GROUP)
 # An action pin: the full commit SHA, then the release it is, in a comment.
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 UID = "10001"
+CI_WORKFLOW = ".github/workflows/ci.yml"
+UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
 SPDX = {"Proprietary": "LicenseRef-Proprietary"}
 HEALTH_PATHS = {"livenessProbe": "/health", "readinessProbe": "/ready", "startupProbe": "/health"}
 ANSWER_SETS = answer_sets()
@@ -187,6 +189,7 @@ def test_entrypoint_command_and_healthcheck(renders: dict[str, Render]) -> None:
     ("relative", "schemas"),
     [
         (".github/workflows/ci.yml", ["vendor.github-workflows", "custom.github-workflows-require-timeout"]),
+        (".github/workflows/template-update.yml", ["vendor.github-workflows", "custom.github-workflows-require-timeout"]),
         (".github/dependabot.yml", ["vendor.dependabot"]),
         (".gitlab-ci.yml", ["vendor.gitlab-ci"]),
         ("renovate.json", ["vendor.renovate"]),
@@ -213,12 +216,16 @@ def test_zizmor_reports_nothing(renders: dict[str, Render]) -> None:
 
 def test_actions_are_pinned_by_commit(renders: dict[str, Render]) -> None:
     pins: dict[str, set[str]] = {}
-    for workflow_file, _ in with_answers(renders, ".github/workflows/ci.yml"):
+    workflows = [*existing(renders, CI_WORKFLOW), *existing(renders, UPDATE_WORKFLOW)]
+    for workflow_file in workflows:
         for line in workflow_file.read_text(encoding="utf-8").splitlines():
             if "uses:" in line:
                 pin = line.split("uses:", 1)[1].strip()
                 assert PINNED_ACTION.match(pin), f"{workflow_file}: {pin}"
                 pins.setdefault(pin.split("@")[0], set()).add(pin)
+    assert set(pins) == {"actions/checkout", "astral-sh/setup-uv"}
+    assert all(len(versions) == 1 for versions in pins.values()), pins
+    for workflow_file in existing(renders, CI_WORKFLOW):
         workflow = yaml.safe_load(workflow_file.read_text(encoding="utf-8"))
         assert workflow["permissions"] == {}
         for job in workflow["jobs"].values():
@@ -229,8 +236,40 @@ def test_actions_are_pinned_by_commit(renders: dict[str, Render]) -> None:
                 if step.get("uses", "").startswith("actions/checkout@")
             )
         assert workflow["concurrency"]["group"]
-    assert set(pins) == {"actions/checkout", "astral-sh/setup-uv"}
-    assert all(len(versions) == 1 for versions in pins.values()), pins
+
+
+def test_template_update_job_is_hardened(renders: dict[str, Render]) -> None:
+    """The one job that can push: scheduled, least privilege, no cache, no injected input."""
+    for workflow_file in existing(renders, UPDATE_WORKFLOW):
+        workflow = yaml.safe_load(workflow_file.read_text(encoding="utf-8"))
+        # PyYAML reads the key `on` as True. No event a fork or a pull request controls.
+        assert set(workflow[True]) == {"schedule", "workflow_dispatch"}
+        assert workflow["permissions"] == {}
+        assert workflow["concurrency"]["cancel-in-progress"] is False
+        (job,) = workflow["jobs"].values()
+        assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+        assert job["environment"] == "template-update"
+        checkout, setup_uv, update = job["steps"]
+        assert checkout["with"]["persist-credentials"] is False
+        assert setup_uv["with"]["enable-cache"] is False
+        assert update["run"] == "bash scripts/template-update.sh"
+        assert set(update["env"]) >= {"GH_TOKEN", "GIT_AUTHOR_NAME", "GIT_COMMITTER_EMAIL"}
+    for pipeline_file in existing(renders, ".gitlab-ci.yml"):
+        pipeline = yaml.safe_load(pipeline_file.read_text(encoding="utf-8"))
+        job = pipeline["template-update"]
+        assert job["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+        assert job["cache"] == []
+        assert job["script"] == ["bash scripts/template-update.sh"]
+        others = [j for name, j in pipeline.items() if name != "template-update" and "script" in j]
+        assert all("TEMPLATE_UPDATE_TOKEN" not in json.dumps(other) for other in others)
+
+
+def test_shellcheck_reports_nothing(renders: dict[str, Render]) -> None:
+    scripts = existing(renders, "scripts/template-update.sh")
+    assert len(scripts) > 2
+    command = [venv_tool("shellcheck"), "--severity=style", "--format=gcc"]
+    output = checker([*command, *map(str, scripts)], scripts[0].parent)
+    assert not output.strip(), output
 
 
 def expected_matrix(answers: dict[str, Any]) -> list[str]:
@@ -283,6 +322,8 @@ def test_pre_commit_hooks_run_the_projects_own_tools(renders: dict[str, Render])
         assert hook["language"] == "unsupported", hook["id"]
         assert hook["entry"].startswith("uv run --frozen "), hook["id"]
     ids = {hook["id"] for hook in hooks}
+    (merge_conflicts,) = [hook for hook in hooks if hook["id"] == "check-merge-conflict"]
+    assert merge_conflicts["entry"].endswith(" --assume-in-merge"), "else it checks only merges"
     assert {"ruff-check", "ruff-format", "mypy", "check-added-large-files", "detect-private-key",
             "trailing-whitespace", "end-of-file-fixer", "check-yaml", "check-toml"} <= ids  # fmt: skip
     pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")

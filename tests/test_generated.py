@@ -23,6 +23,7 @@ import yaml
 from delivery import ci_steps, dockerfile_stages, follow_builder, labels_of
 from rendering import (
     ALL_ON,
+    PROJECT_CHECKS,
     git,
     git_commit_all,
     local_wheel_index,
@@ -40,12 +41,7 @@ RENDERS: dict[str, dict[str, Any]] = {
     "framework-tensorflow": {"ml_framework": "tensorflow"},
     "all-on": ALL_ON,
 }
-CHECKS: dict[str, list[str]] = {
-    "ruff-check": ["ruff", "check"],
-    "ruff-format": ["ruff", "format", "--check"],
-    "mypy": ["mypy"],
-    "pytest": ["pytest"],
-}
+CHECKS = PROJECT_CHECKS
 
 _installed: dict[str, Path] = {}
 

@@ -2,9 +2,12 @@
 
 import re
 import tomllib
+from datetime import date
+from importlib.metadata import version
 
 import pytest
 import yaml
+from packaging.version import Version
 
 from rendering import COPIER_YML, ROOT, run, venv_tool
 
@@ -48,3 +51,51 @@ def test_renders_pin_the_uv_this_suite_runs() -> None:
     (locked,) = [package["version"] for package in lock["package"] if package["name"] == "uv"]
     config = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
     assert config["uv_version"]["default"] == locked
+
+
+def test_renders_pin_the_copier_this_suite_runs() -> None:
+    """The scheduled template update runs `uvx copier@<copier_version>`; its tests use ours."""
+    config = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
+    assert config["copier_version"]["default"] == version("copier")
+    assert f"uvx copier@{version('copier')} update" in README
+
+
+CHANGELOG = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+RELEASE_HEADING = re.compile(
+    r"^## \[(?P<version>[^\]]+)\](?: - (?P<date>\d{4}-\d{2}-\d{2}))?$", re.M
+)
+
+
+def test_changelog_keeps_a_changelog_and_names_this_release() -> None:
+    """Releases newest first, each `## [X.Y.Z] - YYYY-MM-DD` with an Updating section.
+
+    The newest is the version in pyproject.toml: a release bumps both (README.md, Releases).
+    """
+    headings = list(RELEASE_HEADING.finditer(CHANGELOG))
+    assert headings, "CHANGELOG.md has no release heading"
+    assert (headings[0]["version"], headings[0]["date"]) == ("Unreleased", None)
+    releases = headings[1:]
+    assert releases, "CHANGELOG.md has no release"
+    versions = []
+    for heading, following in zip(releases, [*releases[1:], None], strict=True):
+        assert re.fullmatch(r"\d+\.\d+\.\d+", heading["version"]), heading.group()
+        assert heading["date"], f"{heading.group()}: no date"
+        date.fromisoformat(heading["date"])
+        body = CHANGELOG[heading.end() : following.start() if following else len(CHANGELOG)]
+        assert "\n### Updating\n" in body, f"{heading.group()}: no Updating section"
+        versions.append(Version(heading["version"]))
+    assert versions == sorted(versions, reverse=True), "releases are not newest first"
+    assert len(set(versions)) == len(versions)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert str(versions[0]) == pyproject["project"]["version"]
+
+
+def test_min_copier_version_is_the_quick_starts() -> None:
+    """The quick start installs the oldest Copier the template accepts, and no older."""
+    config = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
+    oldest = Version(config["_min_copier_version"])
+    required = re.search(r'pip install "copier>=([\d.]+)"', README)
+    assert required, "the quick start does not pin a minimum Copier"
+    assert Version(required.group(1)) == oldest
+    assert oldest >= Version("9.13"), "copier check-update, which the template uses, is 9.13+"
+    assert Version(version("copier")) >= oldest

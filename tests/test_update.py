@@ -1,68 +1,185 @@
-"""Quick layer: `copier update` brings template changes in and keeps the user's edits.
+"""`copier update` brings each template release in and never loses the team's work.
 
-Each test builds a throw-away Git repository of the template, renders a project from its
-first tag, commits it as a user would, then releases a template change and updates.
+Every test here shares one template repository with three releases (tests/lifecycle.py)
+and one xdist group, so one worker builds the history, renders and edits each old release
+once, and updates a copy of it per scenario:
+
+* from each older release to the newest, with the team's edits: the releases arrive,
+  every edit survives, nothing conflicts (and, in the full layer, the checks pass);
+* an edit to a line a release changes: a visible conflict, inline or as a ``.rej`` file;
+* an edit to a file a release renames or removes: inline mode drops it, which the test
+  detects, and the safe ways the READMEs document (``--conflict rej``, Git) keep it;
+* the newest release updated to itself: nothing changes.
 """
 
 from pathlib import Path
+from typing import Literal
 
 import copier
 import pytest
 
-from rendering import files_of, git, git_commit_all, render, template_repository
-
-pytestmark = pytest.mark.usefixtures("isolated_git")
-
-USER_SECTION = (
-    "\n## Our data\n\nThe raw data lives in the team bucket; ask #ml-platform for access.\n"
+from lifecycle import (
+    BENCHMARK_ROW,
+    NEW_BENCHMARK_ROW,
+    NEWEST,
+    RELEASES,
+    REMOVED,
+    RENAMED,
+    Edit,
+    apply_user_edits,
+    clone_of,
+    conflicted_files,
+    generate,
+    lost_edits,
+    replace_once,
 )
+from rendering import PROJECT_CHECKS, git, git_commit_all, read_answers, run, uv_binary
+
+pytestmark = [pytest.mark.usefixtures("isolated_git"), pytest.mark.xdist_group("update")]
+
+Conflict = Literal["inline", "rej"]
 
 
-def update(project: Path) -> None:
-    """Run `copier update --defaults` on ``project`` to the newest template tag."""
-    copier.run_update(project, defaults=True, overwrite=True, unsafe=False, quiet=True)
+_edited: dict[str, tuple[Path, list[Edit]]] = {}
+_updated: dict[str, Path] = {}
 
 
-def generated_project(template_repo: Path, destination: Path) -> Path:
-    """Render from the template repository's newest tag and commit the result."""
-    project = render(template_repo, destination)
-    git(project, "init", "--quiet", "--initial-branch=main")
-    git_commit_all(project, "Generate the project")
-    return project
+def edited_project(
+    history: Path, version: str, factory: pytest.TempPathFactory
+) -> tuple[Path, list[Edit]]:
+    """A project generated from ``version`` and edited by its team, once per process."""
+    if version not in _edited:
+        project = generate(history, version, factory.mktemp(f"edited-{version}") / "project")
+        _edited[version] = (project, apply_user_edits(project))
+    return _edited[version]
 
 
-def test_update_brings_template_change_and_keeps_user_edit(tmp_path: Path) -> None:
-    template_repo = template_repository(tmp_path / "template")
-    project = generated_project(template_repo, tmp_path / "project")
-
-    readme = project / "README.md"
-    readme.write_text(readme.read_text(encoding="utf-8") + USER_SECTION, encoding="utf-8")
-    git_commit_all(project, "Document where our data lives")
-
-    pyproject = template_repo / "template" / "pyproject.toml.jinja"
-    pyproject.write_text(
-        pyproject.read_text(encoding="utf-8").replace("line-length = 100", "line-length = 99"),
-        encoding="utf-8",
+def update(project: Path, conflict: Conflict = "inline") -> None:
+    """Run `copier update --defaults --conflict <conflict>` to the newest release."""
+    copier.run_update(
+        project, defaults=True, overwrite=True, unsafe=False, quiet=True, conflict=conflict
     )
-    git_commit_all(template_repo, "Narrow the line length", tag="v1.1.0")
-
-    update(project)
-
-    assert "line-length = 99" in (project / "pyproject.toml").read_text(encoding="utf-8")
-    assert readme.read_text(encoding="utf-8").endswith(USER_SECTION)
-    for path in files_of(project):
-        assert not path.name.endswith(".rej"), path
-        text = path.read_text(encoding="utf-8")
-        assert "<<<<<<<" not in text, path
-        assert ">>>>>>>" not in text, path
-    assert "_commit: v1.1.0" in (project / ".copier-answers.yml").read_text(encoding="utf-8")
 
 
-def test_update_to_the_same_version_changes_nothing(tmp_path: Path) -> None:
-    template_repo = template_repository(tmp_path / "template")
-    project = generated_project(template_repo, tmp_path / "project")
+def updated_project(history: Path, version: str, factory: pytest.TempPathFactory) -> Path:
+    """The edited project of ``version`` updated to the newest release, once per process."""
+    if version not in _updated:
+        original, _ = edited_project(history, version, factory)
+        _updated[version] = clone_of(original, factory.mktemp(f"updated-{version}") / "project")
+        update(_updated[version])
+    return _updated[version]
+
+
+def scenario(
+    history: Path, factory: pytest.TempPathFactory, tmp_path: Path, version: str = RELEASES[0]
+) -> tuple[Path, list[Edit]]:
+    """A copy of the edited project of ``version`` for one test to change and update."""
+    original, edits = edited_project(history, version, factory)
+    return clone_of(original, tmp_path / "project"), edits
+
+
+def read(project: Path, relative: str) -> str:
+    """Return the text of a file of the project."""
+    return (project / relative).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("version", RELEASES[:-1])
+def test_update_brings_every_release_and_keeps_every_edit(
+    history: Path, tmp_path_factory: pytest.TempPathFactory, version: str
+) -> None:
+    project = updated_project(history, version, tmp_path_factory)
+    _, edits = edited_project(history, version, tmp_path_factory)
+
+    assert conflicted_files(project) == []
+    assert lost_edits(project, edits) == []
+    answers = read_answers(project)
+    assert answers["_commit"] == NEWEST
+    # v1.1.0 asked a new question: a project made before it gets its default.
+    assert answers["coverage_threshold"] == 90
+    assert "fail_under = 90\n" in read(project, "pyproject.toml")
+    assert "fails under 90% branch coverage" in read(project, "CONTRIBUTING.md")
+    # v2.0.0 renamed one benchmark and removed another; its README edit merged with ours.
+    assert not (project / RENAMED[0]).exists()
+    assert (project / RENAMED[1]).is_file()
+    assert not (project / REMOVED).exists()
+    readme = read(project, "README.md")
+    assert NEW_BENCHMARK_ROW in readme
+    assert BENCHMARK_ROW not in readme
+
+
+def test_update_to_the_same_release_changes_nothing(history: Path, tmp_path: Path) -> None:
+    project = generate(history, NEWEST, tmp_path / "project")
 
     update(project)
 
     assert git(project, "status", "--porcelain") == ""
     assert git(project, "diff", "HEAD") == ""
+
+
+@pytest.mark.parametrize("conflict", ["inline", "rej"])
+def test_an_overlapping_edit_is_a_visible_conflict(
+    history: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, conflict: Conflict
+) -> None:
+    """The team raised the coverage threshold on the line v1.1.0 changes."""
+    project, edits = scenario(history, tmp_path_factory, tmp_path)
+    replace_once(project / "pyproject.toml", "fail_under = 95", "fail_under = 97")
+    git_commit_all(project, "Raise our coverage threshold")
+
+    update(project, conflict)
+
+    assert lost_edits(project, edits) == []
+    pyproject = read(project, "pyproject.toml")
+    if conflict == "inline":
+        assert conflicted_files(project) == ["pyproject.toml"]
+        ours, _, theirs = pyproject.partition("<<<<<<< before updating\n")[2].partition("=======\n")
+        assert ours == "fail_under = 97\n"
+        assert theirs.startswith("fail_under = 90\n>>>>>>> after updating\n")
+    else:
+        assert conflicted_files(project) == ["pyproject.toml.rej"]
+        assert "+fail_under = 97\n" in read(project, "pyproject.toml.rej")
+        assert "fail_under = 90\n" in pyproject
+
+
+@pytest.mark.parametrize("conflict", ["inline", "rej"])
+def test_an_edit_to_a_renamed_or_removed_file_is_never_lost_unseen(
+    history: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, conflict: Conflict
+) -> None:
+    """The team edited the benchmarks that v2.0.0 renames and removes.
+
+    Inline mode deletes both files with the edits: this test reports that as the files it
+    finds lost, and checks the way back the READMEs give (Git keeps them in HEAD). With
+    ``--conflict rej`` each edit is left in a ``.rej`` file beside the deleted file.
+    """
+    project, _ = scenario(history, tmp_path_factory, tmp_path, version=RELEASES[1])
+    ours = "# Our note: compare with last quarter's numbers before changing these.\n"
+    edits = [Edit(RENAMED[0], ours), Edit(REMOVED, ours)]
+    for edit in edits:
+        with (project / edit.path).open("a", encoding="utf-8") as stream:
+            stream.write(ours)
+    git_commit_all(project, "Note how to read the benchmarks")
+
+    update(project, conflict)
+
+    assert lost_edits(project, edits) == [RENAMED[0], REMOVED]
+    if conflict == "inline":
+        assert conflicted_files(project) == []
+        deleted = git(project, "diff", "HEAD", "--name-only", "--diff-filter=D").split()
+        assert {RENAMED[0], REMOVED} <= set(deleted)
+        for edit in edits:
+            assert ours in git(project, "show", f"HEAD:{edit.path}")
+    else:
+        assert conflicted_files(project) == sorted(f"{edit.path}.rej" for edit in edits)
+        for edit in edits:
+            assert f"+{ours}" in read(project, f"{edit.path}.rej")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("check", list(PROJECT_CHECKS))
+def test_updated_project_passes_its_checks(
+    history: Path, tmp_path_factory: pytest.TempPathFactory, check: str
+) -> None:
+    """The oldest release, edited, then updated across every release: still green."""
+    project = updated_project(history, RELEASES[0], tmp_path_factory)
+    if not (project / ".venv").exists():
+        run([uv_binary(), "sync"], project)
+    run([uv_binary(), "run", "--no-sync", *PROJECT_CHECKS[check]], project)

@@ -1,0 +1,70 @@
+"""The standard a copier-ml project starts with, as the conformance check compares it.
+
+These are the settings of this release of the template that keep a project's code checked:
+the ruff rule selection and its exceptions, strict mypy, the pre-commit hooks and the CI's
+checks. The template's test suite renders projects and asserts that they carry exactly
+these values, so the check and the template cannot disagree.
+"""
+
+# [tool.ruff.lint] of a generated pyproject.toml.
+RUFF_SELECT = (
+    "A", "ANN", "ARG", "B", "BLE", "C4", "D", "DTZ", "E", "ERA", "F", "FBT", "G", "I", "ICN",
+    "LOG", "N", "NPY", "PERF", "PGH", "PIE", "PL", "PT", "PTH", "RET", "RSE", "RUF", "S", "SIM",
+    "SLF", "T10", "T20", "TC004", "TID", "TRY", "UP", "W",
+)  # fmt: skip
+RUFF_IGNORE = ("D301", "E501", "PLR2004", "TRY003")
+# Per-file exceptions; ``{package}`` stands for the project's import name.
+RUFF_PER_FILE_IGNORES: dict[str, tuple[str, ...]] = {
+    "src/{package}/cli.py": ("PLC0415", "T201"),
+    "tests/**": ("D", "FBT001", "PLR0913", "PLR0917", "S101", "SLF001"),
+    "benchmarks/**": ("D", "S101"),
+}
+
+# [tool.mypy]: strict, on every folder of code, with these extra error codes.
+MYPY_FILES = ("src", "tests", "benchmarks")
+MYPY_ENABLED_ERROR_CODES = (
+    "ignore-without-code",
+    "redundant-expr",
+    "truthy-bool",
+    "possibly-undefined",
+)
+# The flags `strict = true` turns on, with the value it gives each: setting one to the
+# other value, globally or for some modules, switches that part of strict mode off.
+MYPY_STRICT_FLAGS: dict[str, bool] = {
+    "disallow_any_generics": True,
+    "disallow_subclassing_any": True,
+    "disallow_untyped_calls": True,
+    "disallow_untyped_defs": True,
+    "disallow_incomplete_defs": True,
+    "check_untyped_defs": True,
+    "disallow_untyped_decorators": True,
+    "warn_redundant_casts": True,
+    "warn_unused_ignores": True,
+    "warn_return_any": True,
+    "implicit_reexport": False,
+    "strict_equality": True,
+    "extra_checks": True,
+}
+# Set beside `strict` by the template.
+MYPY_EXTRA_FLAGS: dict[str, bool] = {"warn_unreachable": True}
+
+# The ids of the hooks in .pre-commit-config.yaml.
+PRE_COMMIT_HOOKS = (
+    "ruff-check",
+    "ruff-format",
+    "mypy",
+    "trailing-whitespace",
+    "end-of-file-fixer",
+    "mixed-line-ending",
+    "check-yaml",
+    "check-toml",
+    "check-json",
+    "check-merge-conflict",
+    "check-case-conflict",
+    "check-added-large-files",
+    "detect-private-key",
+)
+
+# The CI file of each ci_provider, and the checks its commands must still run.
+CI_FILES = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
+CI_COMMANDS = ("ruff check", "ruff format --check", "mypy", "pytest")

@@ -1,0 +1,333 @@
+"""Quick layer: the conformance check (``copier-ml-conformance``, src/copier_ml).
+
+Fresh renders meet the standard and the standard is what the template renders; renders
+made to drift fail exactly the check each drift concerns, and changes that keep the
+standard fail none; template versions are read from the release history's tags; the
+command prints a table or JSON and exits 1 only when a project is below the standard.
+"""
+
+import json
+import re
+import shutil
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from copier_ml import standard
+from copier_ml.conformance import (
+    CHECKS,
+    covers,
+    git_url,
+    latest_release,
+    tag_of,
+    template_status,
+)
+from lifecycle import NEWEST, RELEASES, generate, replace_once
+from rendering import RENDERS_GROUP, Render, git, run, template_repository, venv_tool
+
+
+def failures(project: Path) -> dict[str, list[str]]:
+    """Return the problems of each check that fails on ``project``."""
+    found = {name: check(project) for name, check in CHECKS.items()}
+    return {name: problems for name, problems in found.items() if problems}
+
+
+# --- Fresh renders ----------------------------------------------------------------------
+
+
+@pytest.mark.xdist_group(RENDERS_GROUP)
+def test_every_render_meets_the_standard(renders: dict[str, Render]) -> None:
+    """The defaults, hostile answers, every boolean on and every pair of choices.
+
+    These renders come from a folder, not a Git repository, so Copier records no `_commit`
+    (and could not update them): the answers check says so, and nothing else fails but the
+    CI check of the renders without CI.
+    """
+    for name, (project, answers) in renders.items():
+        expected = {"answers": [".copier-answers.yml does not record _commit"]}
+        if answers["ci_provider"] == "none":
+            expected["ci"] = ["no CI: ci_provider is none"]
+        assert failures(project) == expected, name
+
+
+@pytest.mark.xdist_group(RENDERS_GROUP)
+def test_the_standard_is_what_the_template_renders(renders: dict[str, Render]) -> None:
+    project, answers = renders["defaults"]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    lint = pyproject["tool"]["ruff"]["lint"]
+    assert tuple(lint["select"]) == standard.RUFF_SELECT
+    assert tuple(lint["ignore"]) == standard.RUFF_IGNORE
+    per_file = {
+        pattern.format(package=answers["package_name"]): list(codes)
+        for pattern, codes in standard.RUFF_PER_FILE_IGNORES.items()
+    }
+    assert lint["per-file-ignores"] == per_file
+    mypy = pyproject["tool"]["mypy"]
+    assert mypy["strict"] is True
+    assert tuple(mypy["files"]) == standard.MYPY_FILES
+    assert tuple(mypy["enable_error_code"]) == standard.MYPY_ENABLED_ERROR_CODES
+    assert all(mypy[flag] is value for flag, value in standard.MYPY_EXTRA_FLAGS.items())
+    hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    assert tuple(h["id"] for h in hooks["repos"][0]["hooks"]) == standard.PRE_COMMIT_HOOKS
+
+
+def test_the_strict_flags_are_those_mypy_names() -> None:
+    """Mypy --help lists what --strict enables; the standard must know each of them."""
+    mypy_help = run([venv_tool("mypy"), "--help"], Path.cwd()).stdout
+    listed = mypy_help.split("--strict ", 1)[1].split("--disable-error-code", 1)[0]
+    unwrapped = " ".join(listed.split()).replace("- ", "-")  # help wraps words at hyphens
+    flags = {f.replace("-", "_").removeprefix("no_") for f in re.findall(r"--([\w-]+)", unwrapped)}
+    assert flags == set(standard.MYPY_STRICT_FLAGS)
+
+
+# --- Drift ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def base(history: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A default project generated from the oldest release, as each drift starts from."""
+    return generate(history, RELEASES[0], tmp_path_factory.mktemp("conformance") / "base")
+
+
+def add_to_table(table: str, lines: str) -> Callable[[Path], None]:
+    """Return a drift that adds ``lines`` at the start of a pyproject table."""
+    return lambda p: replace_once(p / "pyproject.toml", f"\n{table}\n", f"\n{table}\n{lines}\n")
+
+
+def replace(relative: str, old: str, new: str) -> Callable[[Path], None]:
+    """Return a drift that replaces ``old`` in one file."""
+    return lambda p: replace_once(p / relative, old, new)
+
+
+def write(relative: str, text: str) -> Callable[[Path], None]:
+    """Return a drift that writes a file."""
+
+    def change(project: Path) -> None:
+        (project / relative).write_text(text, encoding="utf-8")
+
+    return change
+
+
+def append(relative: str, text: str) -> Callable[[Path], None]:
+    """Return a drift that adds ``text`` at the end of a file."""
+
+    def change(project: Path) -> None:
+        path = project / relative
+        path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+    return change
+
+
+def delete(relative: str) -> Callable[[Path], None]:
+    """Return a drift that deletes a file."""
+    return lambda p: (p / relative).unlink()
+
+
+OVERRIDE = '\n[[tool.mypy.overrides]]\nmodule = ["my_ml_project.cli"]\nignore_errors = true\n'
+MYPY_HOOK = """      - id: mypy
+        name: mypy (strict, whole project)
+        entry: uv run --frozen mypy
+        language: unsupported
+        types_or: [python, pyi]
+        pass_filenames: false
+        require_serial: true
+"""
+# Each drift, the one check it must fail, and the problem that check must report.
+DRIFTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
+    "mypy-strict-off": (replace("pyproject.toml", "\nstrict = true", "\nstrict = false"), "mypy", "strict = true is not set"),
+    "mypy-flag-off": (add_to_table("[tool.mypy]", "disallow_untyped_defs = false"), "mypy", "sets disallow_untyped_defs = false"),
+    "mypy-reexport": (add_to_table("[tool.mypy]", "implicit_reexport = true"), "mypy", "sets implicit_reexport = true"),
+    "mypy-code-off": (add_to_table("[tool.mypy]", 'disable_error_code = ["no-any-return"]'), "mypy", "disables error codes no-any-return"),
+    "mypy-override": (append("pyproject.toml", OVERRIDE), "mypy", "the override for my_ml_project.cli sets ignore_errors = true"),
+    "mypy-files": (replace("pyproject.toml", 'files = ["src", "tests", "benchmarks"]', 'files = ["src"]'), "mypy", "files no longer type-checked: tests, benchmarks"),
+    "mypy-ini": (write("mypy.ini", "[mypy]\nstrict = True\n"), "mypy", "mypy reads mypy.ini, not pyproject.toml"),
+    "ruff-rule-dropped": (replace("pyproject.toml", '    "D",     # pydocstyle, Google convention\n', ""), "ruff", "rules no longer selected: D"),
+    "ruff-ignore": (replace("pyproject.toml", 'ignore = [\n', 'ignore = [\n    "ANN401",\n'), "ruff", "rules ignored beyond the template's: ANN401"),
+    "ruff-per-file": (add_to_table("[tool.ruff.lint.per-file-ignores]", '"src/**" = ["S"]'), "ruff", "per-file ignores added for src/**: S"),
+    "ruff-per-file-code": (replace("pyproject.toml", '"benchmarks/**" = ["D", "S101"]', '"benchmarks/**" = ["D", "S"]'), "ruff", "per-file ignores added for benchmarks/**: S"),
+    "ruff-exclude": (add_to_table("[tool.ruff]", 'extend-exclude = ["src/my_ml_project/legacy"]'), "ruff", "extend-exclude keeps files from ruff: src/my_ml_project/legacy"),
+    "ruff-toml": (write("ruff.toml", '[lint]\nselect = ["E", "F"]\n'), "ruff", "ruff reads ruff.toml, not pyproject.toml"),
+    "pre-commit-missing": (delete(".pre-commit-config.yaml"), "pre-commit", ".pre-commit-config.yaml is missing"),
+    "pre-commit-hook": (replace(".pre-commit-config.yaml", MYPY_HOOK, ""), "pre-commit", "hooks removed: mypy"),
+    "ci-missing": (delete(".github/workflows/ci.yml"), "ci", ".github/workflows/ci.yml is missing"),
+    "ci-no-tests": (replace(".github/workflows/ci.yml", "run: uv run pytest", "run: uv run python -V"), "ci", "no longer runs: pytest"),
+    "answers-missing": (delete(".copier-answers.yml"), "answers", ".copier-answers.yml is missing"),
+    "answers-corrupt": (write(".copier-answers.yml", "_commit: [v1.0.0\n"), "answers", ".copier-answers.yml does not parse"),
+    "answers-no-commit": (replace(".copier-answers.yml", f"_commit: {RELEASES[0]}\n", ""), "answers", "does not record _commit"),
+}  # fmt: skip
+# Changes a team may make without leaving the standard.
+ALLOWED: dict[str, Callable[[Path], None]] = {
+    "select-all": replace("pyproject.toml", "select = [\n", 'select = [\n    "ALL",\n'),
+    "more-rules": add_to_table("[tool.ruff.lint]", 'extend-select = ["FURB"]'),
+    "narrower-per-file": replace("pyproject.toml", '"benchmarks/**" = ["D", "S101"]', '"benchmarks/**" = ["D103"]'),
+    "untyped-library": append("pyproject.toml", '\n[[tool.mypy.overrides]]\nmodule = ["joblib.*"]\nignore_missing_imports = true\n'),
+    "more-hooks": replace(".pre-commit-config.yaml", "      - id: mypy\n", "      - id: codespell\n        name: codespell\n        entry: uv run --frozen codespell\n        language: unsupported\n      - id: mypy\n"),
+}  # fmt: skip
+
+
+@pytest.mark.xdist_group("conformance")
+@pytest.mark.parametrize("drift", list(DRIFTS))
+def test_each_drift_fails_exactly_its_check(base: Path, tmp_path: Path, drift: str) -> None:
+    project = shutil.copytree(base, tmp_path / "project", symlinks=True)
+    change, check, problem = DRIFTS[drift]
+    change(project)
+    found = failures(project)
+    assert set(found) == {check}, found
+    assert any(problem in line for line in found[check]), found[check]
+
+
+@pytest.mark.xdist_group("conformance")
+@pytest.mark.parametrize("change", list(ALLOWED))
+def test_changes_within_the_standard_fail_nothing(base: Path, tmp_path: Path, change: str) -> None:
+    project = shutil.copytree(base, tmp_path / "project", symlinks=True)
+    ALLOWED[change](project)
+    assert failures(project) == {}
+
+
+# --- Template versions ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("recorded", "tag"),
+    [("v1.2.0", "v1.2.0"), ("v1.2.0-3-g1a2b3c4", "v1.2.0"), ("1.0", "1.0"), ("1a2b3c4", "1a2b3c4")],
+)
+def test_recorded_commits_name_their_tag(recorded: str, tag: str) -> None:
+    assert tag_of(recorded) == tag
+
+
+@pytest.mark.parametrize(
+    ("selector", "code", "expected"),
+    [("ALL", "D", True), ("PL", "PLR2004", True), ("PLR", "PL", False), ("E", "E501", True),
+     ("E", "ERA", False), ("C4", "C401", True), ("C4", "C901", False), ("TC", "TC004", True),
+     ("TC004", "TC", False), ("S101", "S101", True)],
+)  # fmt: skip
+def test_rule_selectors_cover_what_ruff_selects(selector: str, code: str, expected: bool) -> None:
+    assert covers(selector, code) is expected
+
+
+def test_template_sources_become_git_urls(tmp_path: Path) -> None:
+    assert git_url("gh:acme/copier-ml", tmp_path) == "https://github.com/acme/copier-ml"
+    assert git_url("gl:acme/copier-ml", tmp_path) == "https://gitlab.com/acme/copier-ml"
+    assert git_url("https://git.example.com/t.git", tmp_path) == "https://git.example.com/t.git"
+    assert git_url("../copier-ml", tmp_path / "project") == str(tmp_path / "copier-ml")
+
+
+@pytest.mark.xdist_group("conformance")
+def test_latest_is_the_highest_final_release(history: Path, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    git(tmp_path, "clone", "--quiet", "--mirror", str(history), str(mirror))
+    for tag in ("v3.0.0rc1", "nightly", "v2.0.0.dev5"):
+        git(mirror, "tag", tag, "main")
+    assert latest_release(str(mirror)) == NEWEST
+    with pytest.raises(LookupError, match="cannot list the tags"):
+        latest_release(str(tmp_path / "nowhere"))
+
+
+@pytest.mark.xdist_group("conformance")
+def test_template_status_compares_with_the_newest_release(
+    base: Path, history: Path, tmp_path: Path
+) -> None:
+    behind = template_status(base, None)
+    assert (behind.version, behind.latest, behind.up_to_date) == (RELEASES[0], NEWEST, False)
+    assert behind.source == str(history)
+    current = generate(history, NEWEST, tmp_path / "current")
+    assert template_status(current, None).up_to_date is True
+    # --template: the newest release of another repository (here, one with v1.0.0 only).
+    other = template_repository(tmp_path / "other", tag=RELEASES[0])
+    assert template_status(base, str(other)).up_to_date is True
+    # A commit that is no release tag, even one that reads as a version, is not a release.
+    for commit in ("1234567", f"{RELEASES[0]}-2-g1a2b3c4"):
+        unreleased = shutil.copytree(base, tmp_path / commit, symlinks=True)
+        replace_once(
+            unreleased / ".copier-answers.yml", f"_commit: {RELEASES[0]}", f"_commit: {commit}"
+        )
+        status = template_status(unreleased, None)
+        if commit == "1234567":
+            assert status.up_to_date is None
+            assert f"'{commit}' is not a release tag" in str(status.error)
+        else:
+            assert status.up_to_date is False
+
+
+# --- The command ------------------------------------------------------------------------
+
+
+def conformance(*arguments: str | Path) -> tuple[int, str]:
+    """Run the installed command; return its exit status and output."""
+    result = run(
+        [venv_tool("copier-ml-conformance"), *map(str, arguments)], Path.cwd(), check=False
+    )
+    assert not result.stderr, result.stderr
+    return result.returncode, result.stdout
+
+
+@pytest.mark.xdist_group("conformance")
+def test_command_reports_json_and_a_table(base: Path, history: Path, tmp_path: Path) -> None:
+    drifted = shutil.copytree(base, tmp_path / "drifted", symlinks=True)
+    DRIFTS["ruff-rule-dropped"][0](drifted)
+
+    status, output = conformance("--format", "json", base, drifted)
+    assert status == 1
+    projects = json.loads(output)["projects"]
+    assert [p["conformant"] for p in projects] == [True, False]
+    assert projects[0]["template"] == {
+        "source": str(history),
+        "version": RELEASES[0],
+        "latest": NEWEST,
+        "up_to_date": False,
+        "error": None,
+    }
+    assert projects[1]["checks"]["ruff"] == {
+        "ok": False,
+        "problems": ["rules no longer selected: D"],
+    }
+    assert all(check["ok"] for check in projects[0]["checks"].values())
+
+    status, output = conformance(base, drifted)
+    assert status == 1
+    lines = output.splitlines()
+    assert lines[0].split() == [
+        "project",
+        "template",
+        "latest",
+        "up",
+        "to",
+        "date",
+        *CHECKS,
+        "standard",
+    ]
+    assert lines[1].split() == [
+        str(base),
+        RELEASES[0],
+        NEWEST,
+        "no",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "meets",
+    ]
+    assert lines[2].split() == [
+        str(drifted),
+        RELEASES[0],
+        NEWEST,
+        "no",
+        "ok",
+        "ok",
+        "FAIL",
+        "ok",
+        "ok",
+        "BELOW",
+    ]
+    assert f"{drifted}:\n  ruff: rules no longer selected: D\n" in output
+    assert lines[-1] == "2 project(s): 1 below the standard, 2 behind the newest template release."
+
+
+@pytest.mark.xdist_group("conformance")
+def test_command_fails_an_outdated_project_only_when_asked(base: Path) -> None:
+    assert conformance(base)[0] == 0
+    assert conformance("--fail-outdated", base)[0] == 1
