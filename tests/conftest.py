@@ -1,12 +1,14 @@
 """Fixtures of the template test suite.
 
-Two layers share these fixtures:
+Three layers share these fixtures:
 
 * the quick layer renders the template many times and checks the files statically;
+* the update layer (``@pytest.mark.update``) builds template repositories with several
+  releases and updates projects generated from the older ones;
 * the full layer (``@pytest.mark.slow``) installs a few renders with uv and runs each
   generated project's own checks.
 
-Both run in parallel under pytest-xdist; see ``README.md`` for the commands.
+All run in parallel under pytest-xdist; see ``README.md`` for the commands.
 """
 
 from collections.abc import Callable, Mapping

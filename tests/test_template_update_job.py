@@ -19,7 +19,7 @@ import pytest
 from lifecycle import NEWEST, RELEASES, generate, replace_once
 from rendering import git, git_commit_all, run, venv_tool
 
-pytestmark = pytest.mark.xdist_group("update-job")
+pytestmark = [pytest.mark.update, pytest.mark.xdist_group("update-job")]
 
 REPOSITORY = "acme/churn-model"
 # Copier reports versions as PEP 440 normalises them: v2.0.0 is 2.0.0.

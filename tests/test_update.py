@@ -35,7 +35,11 @@ from lifecycle import (
 )
 from rendering import PROJECT_CHECKS, git, git_commit_all, read_answers, run, uv_binary
 
-pytestmark = [pytest.mark.usefixtures("isolated_git"), pytest.mark.xdist_group("update")]
+pytestmark = [
+    pytest.mark.update,
+    pytest.mark.usefixtures("isolated_git"),
+    pytest.mark.xdist_group("update"),
+]
 
 Conflict = Literal["inline", "rej"]
 
