@@ -13,7 +13,9 @@ image's command in an environment built the way its Dockerfile builds the image.
 import hashlib
 import json
 import os
+import re
 import shutil
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,77 @@ def test_ci_commands_pass_locally(
         shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step.command]
         run(shell, project, env={**step.environment, "PATH": path_with_uv()})
     assert {"uv sync --locked", "uv run mypy", "uv run pytest"} <= set(commands), commands
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(list(RENDERS)))
+def test_readme_first_run_works_on_the_default_config(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
+) -> None:
+    """Run the README's "first run, end to end" commands as written: train, evaluate, predict.
+
+    They run on the shipped ``configs/default.toml`` in a copy of the installed render (with
+    its virtualenv, through ``UV_PROJECT_ENVIRONMENT``), so the data, model and reports they
+    write stay out of the render the other tests check. Then a malformed row must give one
+    ``error:`` line naming the row and the field, and exit 1.
+    """
+    installed_project = installed(name, template, tmp_path_factory)
+    project = tmp_path / "project"
+    shutil.copytree(installed_project, project, ignore=shutil.ignore_patterns(".venv", ".git"))
+    env = {
+        "PATH": path_with_uv(),
+        "UV_PROJECT_ENVIRONMENT": str(installed_project / ".venv"),
+        "UV_NO_SYNC": "1",
+    }
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    first_run = readme.partition("A first run, end to end:")[2]
+    commands = first_run.split("```bash\n", 1)[1].split("```", 1)[0]
+    shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+    output = run([*shell, commands], project, env=env).stdout
+
+    # The README's artifact table lists every file the commands write, and nothing else.
+    table = readme.partition("| Step | Files | Contents |")[2].partition("\n\n")[0]
+    listed = set(re.findall(r"`((?:data|models|reports)/[^`]*[^/`])`", table))
+    written = {
+        path.relative_to(project).as_posix()
+        for folder in ("models", "reports")
+        for path in (project / folder).rglob("*")
+        if path.is_file() and path.name != ".gitkeep"
+    }
+    assert written <= listed, f"the README's table misses {sorted(written - listed)}"
+    for path in sorted(listed):
+        assert (project / path).stat().st_size > 0, f"{path} is missing or empty"
+        if path.endswith(".png"):
+            assert (project / path).read_bytes().startswith(b"\x89PNG"), path
+
+    config = tomllib.loads((project / "configs" / "default.toml").read_text(encoding="utf-8"))
+    record = json.loads((project / "models" / "run.json").read_text(encoding="utf-8"))
+    assert record["seed"] == config["seed"]
+    assert {"settings", "dataset", "git", "packages", "python", "duration_seconds"} <= set(record)
+    test_rows = (project / "data" / "processed" / "test.csv").read_text().splitlines()
+    metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["test"]["rows"] == len(test_rows) - 1
+    assert sum(map(sum, metrics["test"]["confusion_matrix"])) == len(test_rows) - 1
+    assert 0 <= metrics["test"]["accuracy"] <= 1
+
+    predictions = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [prediction["row"] for prediction in predictions] == [1, 2, 3, 4]
+    for prediction in predictions:
+        assert prediction["prediction"] in prediction["probabilities"]
+        assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+
+    header, first_row = test_rows[0], test_rows[1].split(",")
+    malformed = f"{header}\nnot-a-number,{','.join(first_row[1:])}\n"
+    (tmp_path / "malformed.csv").write_text(malformed, encoding="utf-8")
+    slug = read_answers(project)["project_slug"]
+    predict = f"uv run {slug} predict < {tmp_path / 'malformed.csv'}"
+    refused = run([*shell, predict], project, env=env, check=False)
+    assert refused.returncode == 1, refused.stderr
+    first_field = header.split(",")[0]
+    assert refused.stderr.splitlines()[-1] == (
+        f"error: row 1, field '{first_field}': expected a number, got 'not-a-number'"
+    )
+    assert "Traceback" not in refused.stderr
 
 
 @pytest.mark.slow
