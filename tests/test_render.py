@@ -20,6 +20,7 @@ from delivery import dockerfile_word
 from rendering import (
     HOSTILE,
     RENDERS_GROUP,
+    ROOT,
     Render,
     answer_sets,
     choices_of,
@@ -174,6 +175,34 @@ def test_hostile_answers_land_verbatim(renders: dict[str, Render]) -> None:
     docstring = ast.get_docstring(ast.parse(package.read_text(encoding="utf-8")))
     assert docstring == f"{name}.\n\n{description}"
     assert {key: read_answers(project)[key] for key in HOSTILE} == HOSTILE
+
+
+@pytest.mark.xdist_group(RENDERS_GROUP)
+def test_every_imported_library_is_a_refused_package_name(renders: dict[str, Render]) -> None:
+    """A package named like a library the project imports would shadow it (or be shadowed).
+
+    The package_name validator refuses the names in includes/shadowed-modules.txt: every
+    third-party module a render imports must be there.
+    """
+    refused = set((ROOT / "includes" / "shadowed-modules.txt").read_text().split())
+    # This interpreter parses the renders for its own Python; they cover every option.
+    parsed = {
+        name: render
+        for name, render in renders.items()
+        if render[1]["python_version"] == RUNNING_PYTHON
+    }
+    for question in ("ml_framework", "experiment_tracking", "data_versioning", "serving"):
+        assert {answers[question] for _, answers in parsed.values()} == set(choices_of(question))
+    for name, (project, answers) in parsed.items():
+        imported = set()
+        for path in project.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name.partition(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    imported.add(node.module.partition(".")[0])
+        third_party = imported - set(sys.stdlib_module_names) - {answers["package_name"]}
+        assert third_party <= refused, f"{name}: add {sorted(third_party - refused)}"
 
 
 def test_classifiers_list_every_supported_python(template: Path, tmp_path: Path) -> None:
