@@ -117,7 +117,7 @@ def pairwise_answers() -> list[Answers]:
 
     A greedy covering array: each new set starts from the smallest uncovered pair and fills
     the other questions with the value that covers the most pairs still uncovered. The
-    result is deterministic and far smaller than the full product (about 20 sets).
+    result is deterministic and far smaller than the full product (26 sets).
     """
     params = {
         name: choices_of(name)
@@ -364,9 +364,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     if answers["experiment_tracking"] == "mlflow":
         files |= {f"{package}/tracking.py", "tests/test_tracking.py"}
     if answers["data_versioning"] == "dvc":
-        files |= {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", "data/.gitignore"}
-        # DVC owns these folders: Git must not track a file inside them.
-        files -= {"data/processed/.gitkeep", "models/.gitkeep"}
+        files |= {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore"}
     return files
 
 
