@@ -3,7 +3,8 @@
 Fresh renders meet the standard and the standard is what the template renders; renders
 made to drift fail exactly the check each drift concerns, and changes that keep the
 standard fail none; template versions are read from the release history's tags; the
-command prints a table or JSON and exits 1 only when a project is below the standard.
+command prints a table or JSON and exits 1 when a project is below the standard (or, with
+``--fail-outdated``, behind the newest release).
 """
 
 import json
@@ -142,6 +143,8 @@ DRIFTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "mypy-reexport": (add_to_table("[tool.mypy]", "implicit_reexport = true"), "mypy", "sets implicit_reexport = true"),
     "mypy-code-off": (add_to_table("[tool.mypy]", 'disable_error_code = ["no-any-return"]'), "mypy", "disables error codes no-any-return"),
     "mypy-override": (append("pyproject.toml", OVERRIDE), "mypy", "the override for my_ml_project.cli sets ignore_errors = true"),
+    "mypy-override-unreachable": (append("pyproject.toml", OVERRIDE.replace("ignore_errors", "warn_unreachable").replace("true", "false")), "mypy", "the override for my_ml_project.cli sets warn_unreachable = false, which the standard forbids"),
+    "mypy-unreachable-off": (replace("pyproject.toml", "warn_unreachable = true", "warn_unreachable = false"), "mypy", "sets warn_unreachable = false, which the standard forbids"),
     "mypy-files": (replace("pyproject.toml", 'files = ["src", "tests", "benchmarks"]', 'files = ["src"]'), "mypy", "files no longer type-checked: tests, benchmarks"),
     "mypy-ini": (write("mypy.ini", "[mypy]\nstrict = True\n"), "mypy", "mypy reads mypy.ini, not pyproject.toml"),
     "ruff-rule-dropped": (replace("pyproject.toml", '    "D",     # pydocstyle, Google convention\n', ""), "ruff", "rules no longer selected: D"),
@@ -238,7 +241,8 @@ def test_template_status_compares_with_the_newest_release(
     # --template: the newest release of another repository (here, one with v1.0.0 only).
     other = template_repository(tmp_path / "other", tag=RELEASES[0])
     assert template_status(base, str(other)).up_to_date is True
-    # A commit that is no release tag, even one that reads as a version, is not a release.
+    # A bare commit is no release: its status is unknown. A `git describe` name counts as
+    # the release it follows, so a project on it is behind the newest.
     for commit in ("1234567", f"{RELEASES[0]}-2-g1a2b3c4"):
         unreleased = shutil.copytree(base, tmp_path / commit, symlinks=True)
         replace_once(

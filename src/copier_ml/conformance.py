@@ -310,11 +310,12 @@ def as_list(value: object) -> list[str]:
 
 
 def weakened_flags(settings: Config, where: str) -> list[str]:
-    """Return the parts of strict mode that ``settings`` switch off."""
+    """Return the parts of strict mode, and the standard's extra flags, that ``settings`` switch off."""
+    required = standard.MYPY_STRICT_FLAGS | standard.MYPY_EXTRA_FLAGS
     problems = [
-        f"{where}sets {flag} = {str(settings[flag]).lower()}, which strict mode forbids"
-        for flag, strict_value in standard.MYPY_STRICT_FLAGS.items()
-        if flag in settings and settings[flag] is not strict_value
+        f"{where}sets {flag} = {str(settings[flag]).lower()}, which the standard forbids"
+        for flag, value in required.items()
+        if flag in settings and settings[flag] is not value
     ]
     if settings.get("ignore_errors") is True:
         problems.append(f"{where}sets ignore_errors = true")
@@ -333,7 +334,7 @@ def check_mypy(project: Path) -> list[str]:
         problems.append("strict = true is not set")
     problems += weakened_flags(settings, "")
     for flag, value in standard.MYPY_EXTRA_FLAGS.items():
-        if settings.get(flag) is not value:
+        if flag not in settings:  # a value other than the standard's is reported above
             problems.append(f"{flag} = {str(value).lower()} is not set")
     enabled = set(as_list(settings.get("enable_error_code")))
     if missing := [c for c in standard.MYPY_ENABLED_ERROR_CODES if c not in enabled]:
