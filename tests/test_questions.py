@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rendering import COPIER_YML, ROOT, questions, read_answers, render, venv_tool
+from rendering import COPIER_YML, ROOT, questions, read_answers, render, run, venv_tool
 
 REJECTED: list[tuple[dict[str, Any], str]] = [
     ({"project_name": ""}, "project_name must not be empty"),
@@ -126,19 +126,17 @@ def test_readme_documents_every_question() -> None:
 
 
 def test_readme_quick_start_renders_this_checkout(tmp_path: Path) -> None:
-    """The README's first command, verbatim but for the destination: Git checkout, defaults."""
+    """The README's first command, verbatim but for the destination: Git checkout, defaults.
+
+    It names this checkout by its absolute path ("$PWD"): Copier records the source as given,
+    and `copier update` from the project must find the template again.
+    """
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    command = re.search(r"^pip install \S+ && (copier copy .+)$", readme, re.MULTILINE)
+    command = re.search(r"^pip install \S+ && copier (copy .+) \S+$", readme, re.MULTILINE)
     assert command, "README.md's quick start has no `copier copy` command"
-    words = command.group(1).split()
-    assert words[-2] == ".", "the quick start renders this checkout (`.`)"
-    result = subprocess.run(  # noqa: S603 - the documented command, no shell
-        [venv_tool(words[0]), *words[1:-1], str(tmp_path / "project")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stderr
-    assert read_answers(tmp_path / "project")["project_slug"] == "my-ml-project"
+    assert command.group(1).endswith(' "$PWD"'), "the quick start renders this checkout"
+    # Run by bash as typed, so "$PWD" expands as in the reader's shell.
+    run(["bash", "-c", f"{venv_tool('copier')} {command.group(1)} {tmp_path / 'project'}"], ROOT)
+    answers = read_answers(tmp_path / "project")
+    assert answers["project_slug"] == "my-ml-project"
+    assert answers["_src_path"] == str(ROOT)
