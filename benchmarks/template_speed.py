@@ -26,7 +26,9 @@ from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_PARTS = ("copier.yml", "includes", "template")
+sys.path.insert(0, str(ROOT / "tests"))
+from rendering import copy_template  # noqa: E402 - the test suite's helper, found just above
+
 BIN = Path(sys.executable).parent
 GREEN_STEPS = {
     "uv sync": ["sync"],
@@ -64,12 +66,7 @@ def median_of(runs: int, action: Callable[[int], None]) -> float:
 
 def copy_times(work: Path, runs: int) -> dict[str, float]:
     """Time ``copier copy --defaults`` from a plain folder and from the Git checkout."""
-    plain = work / "plain-template"
-    plain.mkdir()
-    for part in TEMPLATE_PARTS:
-        source = ROOT / part
-        copy = shutil.copytree if source.is_dir() else shutil.copy2
-        copy(source, plain / part)
+    plain = copy_template(work / "plain-template")
     copier = str(BIN / "copier")
 
     def from_plain(i: int) -> None:
@@ -77,7 +74,7 @@ def copy_times(work: Path, runs: int) -> dict[str, float]:
 
     def from_checkout(i: int) -> None:
         destination = str(work / f"checkout-{i}")
-        sh([copier, "copy", "--quiet", "--defaults", "--vcs-ref", "HEAD", ".", destination], ROOT)
+        sh([copier, "copy", "--quiet", "--defaults", "--vcs-ref", "HEAD", str(ROOT), destination])
 
     return {
         "copy from a folder": median_of(runs, from_plain),
@@ -89,9 +86,10 @@ def green_times(work: Path, runs: int) -> dict[str, float]:
     """Time each step from a fresh default render to passing checks (warm uv cache)."""
     uv = shutil.which("uv", path=str(BIN)) or "uv"
     samples: dict[str, list[float]] = {step: [] for step in GREEN_STEPS}
+    template = copy_template(work / "green-template")
     for i in range(-1, runs):
         project = work / f"green-{i}"
-        sh([str(BIN / "copier"), "copy", "--quiet", "--defaults", str(ROOT), str(project)])
+        sh([str(BIN / "copier"), "copy", "--quiet", "--defaults", str(template), str(project)])
         for step, arguments in GREEN_STEPS.items():
             elapsed = timed(partial(sh, [uv, *arguments], project))
             if i >= 0:

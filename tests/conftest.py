@@ -11,17 +11,13 @@ Three layers share these fixtures:
 All run in parallel under pytest-xdist; see ``README.md`` for the commands.
 """
 
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _pytest.nodeid import NodeId
 
 from lifecycle import release_history
 from rendering import GIT_ENVIRONMENT, Render, answer_sets, copy_template, read_answers, render
-
-RenderFn = Callable[..., Path]
 
 
 @pytest.hookimpl(trylast=True)
@@ -51,16 +47,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Git repository of the template with three tagged releases (see ``lifecycle.py``)."""
     return release_history(tmp_path_factory.mktemp("history") / "copier-ml")
-
-
-@pytest.fixture
-def render_project(template: Path, tmp_path: Path) -> RenderFn:
-    """Render the template with the given answers into a fresh folder under ``tmp_path``."""
-
-    def _render(answers: Mapping[str, Any] | None = None, name: str = "project") -> Path:
-        return render(template, tmp_path / name, answers)
-
-    return _render
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ RUNNER_COMMANDS = {
     "uv cache prune --ci": "trims the GitLab runner's cache; locally it would trim the shared one",
     "bash scripts/template-update.sh": (
         "the scheduled template update needs a newer template release and a remote to push "
-        "to; test_update.py runs it against both"
+        "to; test_template_update_job.py runs it against both"
     ),
 }
 
