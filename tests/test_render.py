@@ -18,6 +18,7 @@ import yaml
 
 from delivery import dockerfile_word
 from rendering import (
+    COPIER_YML,
     HOSTILE,
     RENDERS_GROUP,
     ROOT,
@@ -31,6 +32,7 @@ from rendering import (
     read_answers,
     render,
     run,
+    uv_binary,
     venv_tool,
 )
 
@@ -203,6 +205,25 @@ def test_every_imported_library_is_a_refused_package_name(renders: dict[str, Ren
                     imported.add(node.module.partition(".")[0])
         third_party = imported - set(sys.stdlib_module_names) - {answers["package_name"]}
         assert third_party <= refused, f"{name}: add {sorted(third_party - refused)}"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(RENDERS_GROUP)
+@pytest.mark.parametrize("name", ["defaults", "all-on"])
+def test_the_oldest_accepted_copier_renders_the_same_files(
+    renders: dict[str, Render], template: Path, tmp_path: Path, name: str
+) -> None:
+    """Copier ``_min_copier_version`` (installed by uv) renders what this session's Copier does."""
+    oldest = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))["_min_copier_version"]
+    project, _ = renders[name]
+    data = [f"--data={key}={value}" for key, value in ANSWER_SETS[name].items()]
+    copier = [uv_binary(), "tool", "run", "--from", f"copier=={oldest}", "copier"]
+    run(
+        [*copier, "copy", "--quiet", "--defaults", *data, str(template), str(tmp_path / "old")],
+        tmp_path,
+    )
+    old = {p.relative_to(tmp_path / "old"): p.read_bytes() for p in files_of(tmp_path / "old")}
+    assert old == {p.relative_to(project): p.read_bytes() for p in files_of(project)}
 
 
 def test_classifiers_list_every_supported_python(template: Path, tmp_path: Path) -> None:
