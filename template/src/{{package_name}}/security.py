@@ -43,13 +43,18 @@ def check_pattern(name: str, value: str, pattern: str, allowed: str) -> None:
         raise ValueError(f"{name} may contain only {allowed}, got {value!r}")
 
 
+# Unicode categories refused in text fields, with what to call them in an error message.
+UNPRINTABLE_CATEGORIES = {"Cc": "a control character", "Cs": "an unpaired surrogate"}
+
+
 def check_printable(name: str, value: str) -> None:
     """Raise ``ValueError`` if ``value`` holds control characters or unpaired surrogates."""
     for position, character in enumerate(value):
-        if unicodedata.category(character) in {"Cc", "Cs"}:
+        kind = UNPRINTABLE_CATEGORIES.get(unicodedata.category(character))
+        if kind is not None:
             raise ValueError(
                 f"{name} must be printable text: character {position} is "
-                f"U+{ord(character):04X}, a control character"
+                f"U+{ord(character):04X}, {kind}"
             )
 
 

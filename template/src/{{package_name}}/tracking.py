@@ -12,6 +12,7 @@ leaks between runs in one process.
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -37,17 +38,41 @@ def flatten(settings: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str
             yield name, str(value)[:MAX_PARAM_LENGTH]
 
 
+class TrackingError(Exception):
+    """MLflow could not record a run: the store is unreachable or refused a write."""
+
+
 def log_run(tracking: TrackingSettings, record: RunRecord, models_dir: Path) -> str:
-    """Record a finished training run in MLflow and return the MLflow run id."""
-    client = MlflowClient(tracking_uri=tracking.uri)
-    experiment = client.get_experiment_by_name(tracking.experiment)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment is not None
-        else client.create_experiment(tracking.experiment)
-    )
-    run = client.create_run(experiment_id, run_name=record.started_at)
-    run_id: str = run.info.run_id
+    """Record a finished training run in MLflow and return the MLflow run id.
+
+    A run that fails half-way is marked ``FAILED`` in MLflow (never left ``RUNNING``), and
+    the failure is raised as a ``TrackingError`` that says which store refused.
+    """
+    try:
+        client = MlflowClient(tracking_uri=tracking.uri)
+        experiment = client.get_experiment_by_name(tracking.experiment)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment is not None
+            else client.create_experiment(tracking.experiment)
+        )
+        run_id: str = client.create_run(experiment_id, run_name=record.started_at).info.run_id
+    except Exception as error:
+        raise TrackingError(f"MLflow store {tracking.uri} refused a new run: {error}") from error
+    try:
+        _log_record(client, run_id, record, models_dir)
+    except Exception as error:
+        with suppress(Exception):  # the store may be the reason for the failure
+            client.set_terminated(run_id, status="FAILED")
+        message = f"MLflow run {run_id} in {tracking.uri} is incomplete: {error}"
+        raise TrackingError(message) from error
+    client.set_terminated(run_id)
+    logger.info("recorded run %s in MLflow (%s)", run_id, tracking.uri)
+    return run_id
+
+
+def _log_record(client: MlflowClient, run_id: str, record: RunRecord, models_dir: Path) -> None:
+    """Log the record's parameters, metrics, tags, the record itself and the model files."""
     now = int(time.time() * 1000)
     metrics = [
         Metric(key, value, now, 0)
@@ -75,6 +100,3 @@ def log_run(tracking: TrackingSettings, record: RunRecord, models_dir: Path) -> 
     )
     client.log_dict(run_id, asdict(record), "run.json")
     client.log_artifacts(run_id, str(models_dir), artifact_path="model")
-    client.set_terminated(run_id)
-    logger.info("recorded run %s in MLflow (%s)", run_id, tracking.uri)
-    return run_id

@@ -24,6 +24,19 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # probing random URLs cannot blow up the number of time series.
 KNOWN_PATHS = frozenset({"/health", "/ready", "/predict", "/metrics", "/docs", "/openapi.json"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+MAX_LOGGED_PATH = 200
+
+
+def loggable(path: str) -> str:
+    """Return ``path`` safe for a log line: escaped and cut to ``MAX_LOGGED_PATH``.
+
+    The ASGI path is percent-decoded, so a client can put a newline or a terminal escape in
+    it (``/%0A...``); logged as is, that forges log lines. Non-printable characters are
+    written as Python escapes instead.
+    """
+    if len(path) > MAX_LOGGED_PATH:
+        path = path[:MAX_LOGGED_PATH] + "..."
+    return path if path.isprintable() else repr(path)[1:-1]
 
 
 async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
@@ -136,7 +149,7 @@ class RequestLogger:
             logger.info(
                 "%s %s %d %.1f ms",
                 method,
-                scope["path"],
+                loggable(scope["path"]),
                 status,
                 seconds * 1000,
                 extra={
