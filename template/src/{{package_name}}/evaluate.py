@@ -23,7 +23,7 @@ from .config import Settings
 from .data import IntArray, load_csv
 from .metrics import EpochStats, Report, classification_report
 from .model import Classifier
-from .prepare import INFO_FILE, TEST_FILE, DatasetInfo
+from .prepare import INFO_FILE, TEST_FILE, DatasetInfo, changed_files
 from .records import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,11 @@ def plot_learning_curve(history: Sequence[EpochStats], path: Path) -> Path:
 
 
 def evaluate(settings: Settings) -> Evaluation:
-    """Score the saved model on ``test.csv``; write ``metrics.json`` and the figures."""
+    """Score the saved model on ``test.csv``; write ``metrics.json`` and the figures.
+
+    Refuses (``ValueError``) a model trained on another preparation of the data, and test
+    data edited since ``prepare`` wrote it: either would make the metrics meaningless.
+    """
     record = RunRecord.read(settings.paths.models_dir)
     classifier = Classifier.load(settings.paths.models_dir)
     dataset = DatasetInfo.read(settings.paths.processed_dir / INFO_FILE)
@@ -86,6 +90,16 @@ def evaluate(settings: Settings) -> Evaluation:
         raise ValueError(
             f"the test data has features {list(dataset.feature_names)}, but the model was "
             f"trained on {list(record.feature_names)}: run `{DISTRIBUTION} train` again"
+        )
+    if record.dataset["sha256"] != dataset.sha256:
+        raise ValueError(
+            f"the model was trained on other data than {settings.paths.processed_dir} now "
+            f"holds (it was prepared again since): run `{DISTRIBUTION} train` again"
+        )
+    if changed := changed_files(dataset, settings.paths.processed_dir):
+        raise ValueError(
+            f"{', '.join(changed)} in {settings.paths.processed_dir} changed since it was "
+            f"prepared: run `{DISTRIBUTION} prepare --force`, then `{DISTRIBUTION} train`"
         )
     test = load_csv(settings.paths.processed_dir / TEST_FILE, dataset.schema)
     report = classification_report(

@@ -32,16 +32,26 @@ class Prediction:
 
 
 def read_records(stream: TextIO, input_format: InputFormat) -> Iterator[dict[str, Any]]:
-    """Yield the input rows as mappings from column name to value."""
+    """Yield the input rows as mappings from column name to value.
+
+    Rows are numbered from 1 in the order they arrive, as in the predictions: for CSV the
+    header is not a row, for JSON lines blank lines are skipped and not counted. A CSV row
+    whose field count differs from the header's is refused rather than matched up by
+    position (an unquoted comma would otherwise shift every later value into another field).
+    """
     if input_format == "csv":
-        reader = csv.DictReader(stream)
-        if reader.fieldnames is None:
+        reader = csv.reader(stream)
+        header = next(reader, None)
+        if header is None:
             raise DataError("empty input: expected a CSV header line")
-        yield from reader
+        for number, fields in enumerate(reader, start=1):
+            if len(fields) != len(header):
+                message = f"expected {len(header)} fields as in the header, got {len(fields)}"
+                raise DataError(message, row=number)
+            yield dict(zip(header, fields, strict=True))
         return
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
+    lines = (line for line in stream if line.strip())
+    for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:

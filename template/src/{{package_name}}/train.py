@@ -17,7 +17,7 @@ from .config import Settings
 from .data import load_csv, train_test_split
 from .metrics import EpochStats, classification_report
 from .prepare import TRAIN_FILE, prepare
-from .records import RunRecord, git_state, package_versions
+from .records import RECORD_FILE, RunRecord, git_state, package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +34,21 @@ def log_epoch(stats: EpochStats) -> None:
     )
 
 
-def _publish(staging: Path, destination: Path) -> None:
-    """Move every file of ``staging`` into ``destination``, each move atomic."""
+def publish(staging: Path, destination: Path) -> None:
+    """Move the model files of ``staging`` into ``destination``, the run record last.
+
+    ``destination`` may be a mounted volume, so it is filled file by file (each move atomic)
+    rather than swapped whole. The record is what marks a model as present: the old one is
+    removed first and the new one moved in last, so a run stopped half-way leaves either the
+    complete new model or no record at all (``train again``), never a record beside another
+    run's weights.
+    """
     destination.mkdir(parents=True, exist_ok=True)
-    for path in staging.iterdir():
-        path.replace(destination / path.name)
+    (destination / RECORD_FILE).unlink(missing_ok=True)
+    for path in sorted(staging.iterdir()):
+        if path.name != RECORD_FILE:
+            path.replace(destination / path.name)
+    (staging / RECORD_FILE).replace(destination / RECORD_FILE)
 
 
 def train(settings: Settings) -> RunRecord:
@@ -84,7 +94,7 @@ def train(settings: Settings) -> RunRecord:
             packages=package_versions((DISTRIBUTION, "numpy", *model.PACKAGES)),
         )
         record.write(staging)
-        _publish(staging, models_dir)
+        publish(staging, models_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info(
