@@ -11,7 +11,7 @@ NumPy is the one dependency, in every variant of the project.
 
 import csv
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self, TextIO
@@ -23,6 +23,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 MAX_ROWS = 50_000_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the range of a class label (np.int64)
 
 
 class DataError(ValueError):
@@ -149,10 +150,15 @@ def _numbers(name: str, values: Sequence[str], first_row: int) -> FloatArray:
 
 def _labels(name: str, values: Sequence[str], first_row: int) -> IntArray:
     try:
-        return np.asarray([int(value) for value in values], dtype=np.int64)
+        labels = [int(value) for value in values]
     except ValueError:
         index, message = _first_failure(values, int)
         raise DataError(message, row=first_row + index, field=name) from None
+    for index, label in enumerate(labels):
+        if not INT64_MIN <= label <= INT64_MAX:
+            message = f"expected an integer of at most 64 bits, got {values[index]!r}"
+            raise DataError(message, row=first_row + index, field=name)
+    return np.asarray(labels, dtype=np.int64)
 
 
 def _check_bounds(column: Column, values: FloatArray, first_row: int) -> None:
@@ -201,21 +207,56 @@ def parse_rows(rows: Iterable[Mapping[str, Any]], schema: Schema, *, first_row: 
     return _table(columns, schema, first_row)
 
 
+def csv_rows(stream: TextIO) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """Read the header line of CSV text; return it and an iterator of numbered data rows.
+
+    Data rows are numbered from 1; blank lines are skipped and not counted. A row whose
+    field count differs from the header's is refused rather than matched up by position
+    (an unquoted comma would otherwise shift every later value into another field), and
+    text the ``csv`` module cannot parse (such as a field over its size limit) raises
+    ``DataError`` naming the row, like every other input problem.
+    """
+    reader = csv.reader(stream)
+
+    def nonblank() -> Iterator[list[str]]:
+        count = 0  # lines yielded: the header, then data rows 1, 2...
+        while True:
+            try:
+                fields = next(reader, None)
+            except csv.Error as error:
+                if count == 0:
+                    raise DataError(f"header line: not valid CSV: {error}") from None
+                raise DataError(f"not valid CSV: {error}", row=count) from None
+            if fields is None:
+                return
+            if fields:
+                count += 1
+                yield fields
+
+    lines = nonblank()
+    header = next(lines, None)
+    if header is None:
+        raise DataError("empty input: expected a CSV header line")
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for number, fields in enumerate(lines, start=1):
+            if len(fields) != len(header):
+                message = f"expected {len(header)} fields as in the header, got {len(fields)}"
+                raise DataError(message, row=number)
+            yield number, fields
+
+    return header, rows()
+
+
 def read_csv(stream: TextIO, schema: Schema, *, max_rows: int = MAX_ROWS) -> Table:
     """Read CSV text with a header line from ``stream`` and validate it against ``schema``."""
-    reader = csv.reader(stream)
-    header = next(reader, None)
-    if header is None:
-        raise DataError("empty input: expected a header line")
+    header, numbered_rows = csv_rows(stream)
     missing = [name for name in schema.columns if name not in header]
     if missing:
         raise DataError(f"header lacks column(s) {missing}; it has {header}")
     positions = [header.index(name) for name in schema.columns]
-    width = len(header)
     rows: list[list[str]] = []
-    for number, row in enumerate(reader, start=1):
-        if len(row) != width:
-            raise DataError(f"expected {width} fields, got {len(row)}", row=number)
+    for number, row in numbered_rows:
         if number > max_rows:
             raise DataError(f"more than {max_rows} rows")
         rows.append(row)

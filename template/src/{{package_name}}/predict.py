@@ -5,7 +5,6 @@ line); both name the features exactly as the training data did, and extra column
 as a target) are ignored. Bad input raises ``DataError`` naming the row and the field.
 """
 
-import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any, Literal, Self, TextIO
 
 import numpy as np
 
-from .data import Column, DataError, FloatArray, Schema, parse_rows
+from .data import Column, DataError, FloatArray, Schema, csv_rows, parse_rows
 from .model import Classifier
 from .records import RunRecord
 
@@ -34,20 +33,13 @@ class Prediction:
 def read_records(stream: TextIO, input_format: InputFormat) -> Iterator[dict[str, Any]]:
     """Yield the input rows as mappings from column name to value.
 
-    Rows are numbered from 1 in the order they arrive, as in the predictions: for CSV the
-    header is not a row, for JSON lines blank lines are skipped and not counted. A CSV row
-    whose field count differs from the header's is refused rather than matched up by
-    position (an unquoted comma would otherwise shift every later value into another field).
+    Rows are numbered from 1 in the order they arrive, as in the predictions; blank lines
+    are skipped and not counted, and the CSV header is not a row. CSV rows are checked by
+    ``data.csv_rows`` (field counts, parse errors).
     """
     if input_format == "csv":
-        reader = csv.reader(stream)
-        header = next(reader, None)
-        if header is None:
-            raise DataError("empty input: expected a CSV header line")
-        for number, fields in enumerate(reader, start=1):
-            if len(fields) != len(header):
-                message = f"expected {len(header)} fields as in the header, got {len(fields)}"
-                raise DataError(message, row=number)
+        header, rows = csv_rows(stream)
+        for _, fields in rows:
             yield dict(zip(header, fields, strict=True))
         return
     lines = (line for line in stream if line.strip())

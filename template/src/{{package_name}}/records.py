@@ -28,6 +28,17 @@ class ModelNotFoundError(FileNotFoundError):
         super().__init__(f"{path}: no trained model here; run `{DISTRIBUTION} train` first")
 
 
+class DamagedFileError(ValueError):
+    """A record written by the pipeline no longer has the shape the pipeline wrote."""
+
+    def __init__(self, path: Path, error: Exception, command: str = "train") -> None:
+        """Name the file, what is wrong with it, and the command that writes it again."""
+        problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+        super().__init__(
+            f"{path}: damaged ({problem}); run `{DISTRIBUTION} {command}` to write it again"
+        )
+
+
 def git_state(directory: Path) -> dict[str, Any] | None:
     """Return the commit checked out in ``directory`` and whether the tree is dirty.
 
@@ -90,15 +101,18 @@ class RunRecord:
         path = directory / RECORD_FILE
         if not path.is_file():
             raise ModelNotFoundError(path)
-        data = json.loads(path.read_text(encoding="utf-8"))
-        validation = data["validation"]
-        per_class = {
-            name: ClassScores(**scores) for name, scores in validation["per_class"].items()
-        }
-        data.update(
-            feature_names=tuple(data["feature_names"]),
-            classes=tuple(data["classes"]),
-            validation=Report(**validation | {"per_class": per_class}),
-            history=tuple(EpochStats(**epoch) for epoch in data["history"]),
-        )
-        return cls(**data)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            validation = data["validation"]
+            per_class = {
+                name: ClassScores(**scores) for name, scores in validation["per_class"].items()
+            }
+            data.update(
+                feature_names=tuple(data["feature_names"]),
+                classes=tuple(data["classes"]),
+                validation=Report(**validation | {"per_class": per_class}),
+                history=tuple(EpochStats(**epoch) for epoch in data["history"]),
+            )
+            return cls(**data)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise DamagedFileError(path, error) from None

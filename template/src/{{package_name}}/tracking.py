@@ -61,12 +61,12 @@ def log_run(tracking: TrackingSettings, record: RunRecord, models_dir: Path) -> 
         raise TrackingError(f"MLflow store {tracking.uri} refused a new run: {error}") from error
     try:
         _log_record(client, run_id, record, models_dir)
+        client.set_terminated(run_id)
     except Exception as error:
         with suppress(Exception):  # the store may be the reason for the failure
             client.set_terminated(run_id, status="FAILED")
         message = f"MLflow run {run_id} in {tracking.uri} is incomplete: {error}"
         raise TrackingError(message) from error
-    client.set_terminated(run_id)
     logger.info("recorded run %s in MLflow (%s)", run_id, tracking.uri)
     return run_id
 

@@ -23,6 +23,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Paths that get their own metric labels; any other path is counted as "other", so that
 # probing random URLs cannot blow up the number of time series.
 KNOWN_PATHS = frozenset({"/health", "/ready", "/predict", "/metrics", "/docs", "/openapi.json"})
+# The same for methods: the server accepts any token as a method name.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MAX_LOGGED_PATH = 200
 
@@ -142,7 +144,7 @@ class RequestLogger:
             await self.app(scope, receive, recording_send)
         finally:
             seconds = time.perf_counter() - start
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
             path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
             self.metrics.requests.labels(method, path, str(status)).inc()
             self.metrics.latency.labels(method, path).observe(seconds)
