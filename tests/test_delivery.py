@@ -7,6 +7,7 @@ check-jsonschema on CI and bot configs, zizmor on workflows, kubernetes-validate
 manifests. The structure tests read the files as Docker, CI and Kubernetes would.
 """
 
+import ast
 import json
 import re
 from collections.abc import Iterator
@@ -383,3 +384,49 @@ def test_manifests_run_the_image_safely(renders: dict[str, Render]) -> None:
         else:
             assert not probes
             assert pod["restartPolicy"] == "Never"
+
+
+# --- DVC -------------------------------------------------------------------------------
+
+
+def package_imports(module: Path) -> set[str]:
+    """Return the sibling modules that ``module`` imports (relative or by package name)."""
+    package = module.parent.name
+    imported = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level == 0 and node.module is not None and node.module.startswith(package):
+            parts = node.module.split(".")[1:]
+        elif node.level == 1:
+            parts = node.module.split(".") if node.module else []
+        else:
+            continue
+        names = parts[:1] or [alias.name for alias in node.names]
+        imported |= {name for name in names if (module.parent / f"{name}.py").is_file()}
+    return imported
+
+
+def test_dvc_stages_depend_on_every_module_they_run(renders: dict[str, Render]) -> None:
+    """Every package module a stage's command imports, transitively, is one of its deps.
+
+    A stage would otherwise not rerun when such a module changes: its outputs go stale.
+    """
+    checked = 0
+    for dvc_yaml, _ in with_answers(renders, "dvc.yaml"):
+        package_dir = next((dvc_yaml.parent / "src").iterdir())
+        for stage, spec in yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"].items():
+            # train also records the run in MLflow when the project tracks experiments.
+            tracked = stage == "train" and (package_dir / "tracking.py").exists()
+            needed: set[str] = set()
+            todo = [stage, "tracking"] if tracked else [stage]
+            while todo:
+                name = todo.pop()
+                if name not in needed:
+                    needed.add(name)
+                    todo += package_imports(package_dir / f"{name}.py")
+            deps = set(spec["deps"])
+            missing = {f"src/{package_dir.name}/{n}.py" for n in needed} - deps
+            assert not missing, f"{dvc_yaml}: stage {stage} lacks deps {sorted(missing)}"
+            checked += 1
+    assert checked >= 3

@@ -329,11 +329,13 @@ def test_dvc_pipeline_reproduces_and_round_trips_through_a_remote(
     remote = tmp_path / "remote"
     run([*dvc, "remote", "add", "--local", "--default", "scratch", str(remote)], project, env=venv)
     run([*dvc, "push"], project, env=venv)
-    outputs = {folder: digests(project / folder) for folder in ("data/processed", "models")}
+    folders = ("data/processed", "models", "reports")
+    outputs = {folder: digests(project / folder) for folder in folders}
     for folder in outputs:  # leave what a fresh clone has: the folders' .gitkeep markers
-        for path in (project / folder).iterdir():
-            if path.name != ".gitkeep":
+        for path in (project / folder).rglob("*"):
+            if path.is_file() and path.name != ".gitkeep":
                 path.unlink()
     shutil.rmtree(project / ".dvc" / "cache")
     run([*dvc, "pull"], project, env=venv)
     assert {folder: digests(project / folder) for folder in outputs} == outputs
+    assert "test.accuracy" in run([*dvc, "metrics", "show"], project, env=venv).stdout
