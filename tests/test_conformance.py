@@ -20,9 +20,11 @@ import yaml
 from copier_ml import standard
 from copier_ml.conformance import (
     CHECKS,
+    check_project,
     covers,
     git_url,
     latest_release,
+    run_check,
     tag_of,
     template_status,
 )
@@ -72,7 +74,12 @@ def test_the_standard_is_what_the_template_renders(renders: dict[str, Render]) -
     assert tuple(mypy["enable_error_code"]) == standard.MYPY_ENABLED_ERROR_CODES
     assert all(mypy[flag] is value for flag, value in standard.MYPY_EXTRA_FLAGS.items())
     hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
-    assert tuple(h["id"] for h in hooks["repos"][0]["hooks"]) == standard.PRE_COMMIT_HOOKS
+    rendered = hooks["repos"][0]["hooks"]
+    assert {h["id"]: h["entry"] for h in rendered} == standard.PRE_COMMIT_HOOKS
+    assert {h["id"]: h["exclude"] for h in rendered if "exclude" in h} == (
+        standard.PRE_COMMIT_EXCLUDES
+    )
+    assert not any("files" in h or "stages" in h for h in rendered)
 
 
 def test_the_strict_flags_are_those_mypy_names() -> None:
@@ -127,6 +134,17 @@ def delete(relative: str) -> Callable[[Path], None]:
     return lambda p: (p / relative).unlink()
 
 
+def both(first: Callable[[Path], None], second: Callable[[Path], None]) -> Callable[[Path], None]:
+    """Return a drift made of two changes."""
+
+    def change(project: Path) -> None:
+        first(project)
+        second(project)
+
+    return change
+
+
+TESTS_IGNORES = '"tests/**" = ["D", "FBT001", "PLR0913", "PLR0917", "S101", "SLF001"]'
 OVERRIDE = '\n[[tool.mypy.overrides]]\nmodule = ["my_ml_project.cli"]\nignore_errors = true\n'
 MYPY_HOOK = """      - id: mypy
         name: mypy (strict, whole project)
@@ -147,16 +165,27 @@ DRIFTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "mypy-unreachable-off": (replace("pyproject.toml", "warn_unreachable = true", "warn_unreachable = false"), "mypy", "sets warn_unreachable = false, which the standard forbids"),
     "mypy-files": (replace("pyproject.toml", 'files = ["src", "tests", "benchmarks"]', 'files = ["src"]'), "mypy", "files no longer type-checked: tests, benchmarks"),
     "mypy-ini": (write("mypy.ini", "[mypy]\nstrict = True\n"), "mypy", "mypy reads mypy.ini, not pyproject.toml"),
+    "mypy-allow-spelling": (add_to_table("[tool.mypy]", "allow_untyped_defs = true"), "mypy", "sets disallow_untyped_defs = false"),
+    "mypy-no-spelling": (add_to_table("[tool.mypy]", "no_warn_return_any = true"), "mypy", "sets warn_return_any = false"),
+    "mypy-strict-optional": (add_to_table("[tool.mypy]", "strict_optional = false"), "mypy", "sets strict_optional = false"),
+    "mypy-exclude": (add_to_table("[tool.mypy]", 'exclude = ["^tests/test_"]'), "mypy", "exclude keeps files from mypy: ['^tests/test_']"),
+    "mypy-ini-no-section": (write("mypy.ini", "[mypy-foo.*]\nignore_errors = True\n"), "mypy", "mypy.ini has no mypy settings"),
     "ruff-rule-dropped": (replace("pyproject.toml", '    "D",     # pydocstyle, Google convention\n', ""), "ruff", "rules no longer selected: D"),
     "ruff-ignore": (replace("pyproject.toml", 'ignore = [\n', 'ignore = [\n    "ANN401",\n'), "ruff", "rules ignored beyond the template's: ANN401"),
     "ruff-per-file": (add_to_table("[tool.ruff.lint.per-file-ignores]", '"src/**" = ["S"]'), "ruff", "per-file ignores added for src/**: S"),
     "ruff-per-file-code": (replace("pyproject.toml", '"benchmarks/**" = ["D", "S101"]', '"benchmarks/**" = ["D", "S"]'), "ruff", "per-file ignores added for benchmarks/**: S"),
     "ruff-exclude": (add_to_table("[tool.ruff]", 'extend-exclude = ["src/my_ml_project/legacy"]'), "ruff", "extend-exclude keeps files from ruff: src/my_ml_project/legacy"),
     "ruff-toml": (write("ruff.toml", '[lint]\nselect = ["E", "F"]\n'), "ruff", "ruff reads ruff.toml, not pyproject.toml"),
+    "ruff-include": (add_to_table("[tool.ruff]", 'include = ["src/**/__init__.py"]'), "ruff", "include narrows the files ruff checks: src/**/__init__.py"),
+    "ruff-per-file-twice": (both(replace("pyproject.toml", TESTS_IGNORES, TESTS_IGNORES.replace('"D"', '"D", "ANN"')), add_to_table("[tool.ruff.lint]", 'extend-per-file-ignores = { "tests/**" = ["D"] }')), "ruff", "per-file ignores added for tests/**: ANN"),
     "pre-commit-missing": (delete(".pre-commit-config.yaml"), "pre-commit", ".pre-commit-config.yaml is missing"),
     "pre-commit-hook": (replace(".pre-commit-config.yaml", MYPY_HOOK, ""), "pre-commit", "hooks removed: mypy"),
+    "pre-commit-exclude": (replace(".pre-commit-config.yaml", "repos:\n", 'exclude: ".*"\nrepos:\n'), "pre-commit", "exclude at the top level keeps files from every hook: .*"),
+    "pre-commit-entry": (replace(".pre-commit-config.yaml", "entry: uv run --frozen mypy\n", "entry: 'true'\n"), "pre-commit", "hook mypy runs 'true', not 'uv run --frozen mypy'"),
+    "pre-commit-manual": (replace(".pre-commit-config.yaml", "entry: uv run --frozen mypy\n", "entry: uv run --frozen mypy\n        stages: [manual]\n"), "pre-commit", "hook mypy no longer runs on commit"),
     "ci-missing": (delete(".github/workflows/ci.yml"), "ci", ".github/workflows/ci.yml is missing"),
     "ci-no-tests": (replace(".github/workflows/ci.yml", "run: uv run pytest", "run: uv run python -V"), "ci", "no longer runs: pytest"),
+    "ci-swallowed": (replace(".github/workflows/ci.yml", "run: uv run pytest", "run: uv run pytest || true"), "ci", "runs pytest, but its failure no longer fails the pipeline"),
     "answers-missing": (delete(".copier-answers.yml"), "answers", ".copier-answers.yml is missing"),
     "answers-corrupt": (write(".copier-answers.yml", "_commit: [v1.0.0\n"), "answers", ".copier-answers.yml does not parse"),
     "answers-no-commit": (replace(".copier-answers.yml", f"_commit: {RELEASES[0]}\n", ""), "answers", "does not record _commit"),
@@ -188,6 +217,94 @@ def test_changes_within_the_standard_fail_nothing(base: Path, tmp_path: Path, ch
     project = shutil.copytree(base, tmp_path / "project", symlinks=True)
     ALLOWED[change](project)
     assert failures(project) == {}
+
+
+ODD_FILES = {
+    "repos-empty": (".pre-commit-config.yaml", "repos:\n"),
+    "jobs-empty": (".github/workflows/ci.yml", "on: push\njobs:\n"),
+    "tool-string": ("pyproject.toml", 'tool = "x"\n'),
+    "lint-string": ("pyproject.toml", '[tool.ruff]\nlint = "x"\n[tool.mypy]\nstrict = true\noverrides = 5\n'),
+    "backend-string": ("pyproject.toml", '[tool.uv]\nbuild-backend = "x"\n'),
+}  # fmt: skip
+
+
+@pytest.mark.xdist_group("conformance")
+@pytest.mark.parametrize("odd", list(ODD_FILES))
+def test_files_of_an_odd_shape_are_problems_not_crashes(
+    base: Path, tmp_path: Path, odd: str
+) -> None:
+    project = shutil.copytree(base, tmp_path / "project", symlinks=True)
+    relative, text = ODD_FILES[odd]
+    (project / relative).write_text(text, encoding="utf-8")
+    report = check_project(project, template=str(project))
+    assert not report.conformant
+    problems = [problem for check in report.checks for problem in check.problems]
+    assert not [p for p in problems if p.startswith("cannot be checked")], problems
+
+
+def test_a_check_that_fails_unexpectedly_is_reported_not_raised(tmp_path: Path) -> None:
+    def broken(_: Path) -> list[str]:
+        raise RecursionError("too deep")
+
+    verdict = run_check("mypy", broken, tmp_path)
+    assert verdict.problems == ("cannot be checked: RecursionError: too deep",)
+
+
+GITHUB_WORKFLOW = """
+on: push
+jobs:
+  lint:
+    steps:
+      - run: uv run ruff check
+      - run: uv run ruff format --check
+        if: false
+  types:
+    continue-on-error: true
+    steps: [{run: uv run mypy}]
+  tests:
+    if: ${{ false }}
+    steps: [{run: uv run pytest}]
+"""
+GITLAB_PIPELINE = """
+stages: [test]
+.checks:
+  script:
+    - uv run ruff check
+lint:
+  extends: .checks
+  script:
+    - !reference [.checks, script]
+    - uv run ruff format --check
+types:
+  script: [uv run mypy]
+  allow_failure: true
+manual-tests:
+  script: [uv run pytest]
+  when: manual
+.hidden-tests:
+  script: [uv run pytest]
+"""
+
+
+@pytest.mark.parametrize(
+    ("provider", "text"), [("github", GITHUB_WORKFLOW), ("gitlab", GITLAB_PIPELINE)]
+)
+def test_ci_steps_that_never_run_or_cannot_fail_do_not_count(
+    tmp_path: Path, provider: str, text: str
+) -> None:
+    (tmp_path / ".copier-answers.yml").write_text(f"ci_provider: {provider}\n", encoding="utf-8")
+    ci_file = tmp_path / standard.CI_FILES[provider]
+    ci_file.parent.mkdir(parents=True, exist_ok=True)
+    ci_file.write_text(text, encoding="utf-8")
+    path = standard.CI_FILES[provider]
+    problems = set(CHECKS["ci"](tmp_path))
+    expected = {
+        f"{path} runs mypy, but its failure no longer fails the pipeline",
+        f"{path} no longer runs: pytest",
+    }
+    if provider == "github":
+        expected.add(f"{path} no longer runs: ruff format --check")
+    assert problems == expected
 
 
 # --- Template versions ------------------------------------------------------------------

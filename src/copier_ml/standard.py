@@ -47,23 +47,27 @@ MYPY_STRICT_FLAGS: dict[str, bool] = {
 }
 # Set beside `strict` by the template.
 MYPY_EXTRA_FLAGS: dict[str, bool] = {"warn_unreachable": True}
+# On by default, so the template need not set them; switching one off weakens the checks.
+MYPY_DEFAULT_FLAGS: dict[str, bool] = {"strict_optional": True}
 
-# The ids of the hooks in .pre-commit-config.yaml.
-PRE_COMMIT_HOOKS = (
-    "ruff-check",
-    "ruff-format",
-    "mypy",
-    "trailing-whitespace",
-    "end-of-file-fixer",
-    "mixed-line-ending",
-    "check-yaml",
-    "check-toml",
-    "check-json",
-    "check-merge-conflict",
-    "check-case-conflict",
-    "check-added-large-files",
-    "detect-private-key",
-)
+# The hooks of .pre-commit-config.yaml, by id, with the command each runs, and the files the
+# template keeps from a hook (no other hook has `files` or `exclude`).
+PRE_COMMIT_HOOKS: dict[str, str] = {
+    "ruff-check": "uv run --frozen ruff check --fix --force-exclude",
+    "ruff-format": "uv run --frozen ruff format --force-exclude",
+    "mypy": "uv run --frozen mypy",
+    "trailing-whitespace": "uv run --frozen trailing-whitespace-fixer",
+    "end-of-file-fixer": "uv run --frozen end-of-file-fixer",
+    "mixed-line-ending": "uv run --frozen mixed-line-ending --fix=lf",
+    "check-yaml": "uv run --frozen check-yaml",
+    "check-toml": "uv run --frozen check-toml",
+    "check-json": "uv run --frozen check-json",
+    "check-merge-conflict": "uv run --frozen check-merge-conflict --assume-in-merge",
+    "check-case-conflict": "uv run --frozen check-case-conflict",
+    "check-added-large-files": "uv run --frozen check-added-large-files --maxkb=500 --enforce-all",
+    "detect-private-key": "uv run --frozen detect-private-key",
+}
+PRE_COMMIT_EXCLUDES: dict[str, str] = {"check-added-large-files": r"^uv\.lock$"}
 
 # The CI file of each ci_provider, and the checks its commands must still run.
 CI_FILES = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
