@@ -300,13 +300,19 @@ class Standardizer:
 
     @classmethod
     def fit(cls, features: FloatArray) -> Self:
-        """Learn each column's mean and standard deviation (a constant column keeps scale 1)."""
+        """Learn each column's mean and standard deviation (a constant column keeps scale 1).
+
+        Constant columns are found by comparing values, not by a zero standard deviation:
+        rounding leaves one of about 1e-17 for a column of 0.1s, and scaling by it would
+        turn a difference of 1e-7 in new data into one of 1e10.
+        """
         if features.ndim != 2 or features.shape[0] == 0:
             raise ValueError(
                 f"expected a non-empty (rows, features) matrix, got shape {features.shape}"
             )
-        scale = features.std(axis=0)
-        return cls(mean=features.mean(axis=0), scale=np.where(scale > 0, scale, 1.0))
+        constant = features.min(axis=0) == features.max(axis=0)
+        scale = np.where(constant, 1.0, features.std(axis=0))
+        return cls(mean=features.mean(axis=0), scale=scale)
 
     def transform(self, features: FloatArray) -> FloatArray:
         """Return ``(features - mean) / scale``."""

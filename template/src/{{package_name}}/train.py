@@ -6,6 +6,7 @@ where ``evaluate`` or ``predict`` would load it.
 """
 
 import logging
+import math
 import shutil
 import tempfile
 import time
@@ -23,7 +24,18 @@ logger = logging.getLogger(__name__)
 
 
 def log_epoch(stats: EpochStats) -> None:
-    """Report one epoch as a plain log line (readable on a terminal and in CI logs alike)."""
+    """Report one epoch as a plain log line (readable on a terminal and in CI logs alike).
+
+    Raises:
+        ValueError: a loss is not finite. Early stopping would otherwise keep "the best"
+            epoch of a run whose every loss is NaN, and save an untrained model.
+    """
+    if not (math.isfinite(stats.train_loss) and math.isfinite(stats.validation_loss)):
+        raise ValueError(
+            f"epoch {stats.epoch}: the loss is not finite (training {stats.train_loss}, "
+            f"validation {stats.validation_loss}): a feature value too large for the model's "
+            "arithmetic, or an optimiser that diverges (lower the learning rate)"
+        )
     logger.info(
         "epoch %d: train loss %.4f, validation loss %.4f, validation accuracy %.4f",
         stats.epoch,
