@@ -23,7 +23,7 @@ from .records import RECORD_FILE, RunRecord, git_state, package_versions
 logger = logging.getLogger(__name__)
 
 
-def log_epoch(stats: EpochStats) -> None:
+def report_epoch(stats: EpochStats) -> None:
     """Report one epoch as a plain log line (readable on a terminal and in CI logs alike).
 
     Raises:
@@ -82,7 +82,7 @@ def train(settings: Settings) -> RunRecord:
         len(validation),
         ", ".join(f"{key} {value}" for key, value in classifier.runtime().items()),
     )
-    history = classifier.fit(fit_rows, validation, on_epoch=log_epoch)
+    history = classifier.fit(fit_rows, validation, on_epoch=report_epoch)
     report = classification_report(
         validation.labels, classifier.predict_proba(validation.features), dataset.classes
     )
