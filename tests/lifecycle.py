@@ -11,6 +11,9 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+import copier
 
 from rendering import git, git_commit_all, read_answers, render, template_repository
 
@@ -177,3 +180,13 @@ def lost_edits(project: Path, edits: list[Edit]) -> list[str]:
         if not (project / edit.path).is_file()
         or edit.added not in (project / edit.path).read_text(encoding="utf-8")
     ]
+
+
+Conflict = Literal["inline", "rej"]
+
+
+def update(project: Path, conflict: Conflict = "inline") -> None:
+    """Run `copier update --defaults --conflict <conflict>` to the newest release."""
+    copier.run_update(
+        project, defaults=True, overwrite=True, unsafe=False, quiet=True, conflict=conflict
+    )

@@ -324,11 +324,15 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     answer switches on or off, is listed here, so a stray or missing file fails the tests.
     """
     package = f"src/{answers['package_name']}"
-    modules = ["__init__", "__main__", "cli", "config", "data", "evaluate", "log", "metrics"]
-    modules += ["model", "predict", "prepare", "profiling", "records", "security", "train"]
-    test_modules = ["conftest", "test_cli", "test_config", "test_data", "test_log", "test_metrics"]
-    test_modules += ["test_model", "test_pipeline", "test_profiling", "test_records"]
-    test_modules += ["test_security"]
+    modules = ["__init__", "__main__", "_exceptions", "artifacts", "cli", "config", "contract"]
+    modules += ["evaluate", "figures", "hyperparameters", "log", "metrics", "model", "predict"]
+    modules += ["prepare", "preprocessing", "privacy", "profiling", "records", "schema"]
+    modules += ["sections", "security", "sources", "train"]
+    test_modules = ["conftest", "helpers", "test_artifacts", "test_cli", "test_config"]
+    test_modules += ["test_exceptions", "test_figures", "test_framework", "test_log"]
+    test_modules += ["test_metrics", "test_model", "test_pipeline", "test_prepare"]
+    test_modules += ["test_preprocessing", "test_profiling", "test_records", "test_schema"]
+    test_modules += ["test_security", "test_sources"]
     benchmarks = ["test_bench_data", "test_bench_profiling", "test_bench_security"]
     folders = ["data/raw", "data/processed", "models", "reports/figures"]
     files = {
@@ -342,6 +346,8 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         ".pre-commit-config.yaml",
         *(f"{package}/{module}.py" for module in modules),
         *(f"tests/{module}.py" for module in test_modules),
+        "tests/tiny.toml",
+        "tests/schema.json",
         *(f"benchmarks/{module}.py" for module in benchmarks),
         *(f"{folder}/.gitkeep" for folder in folders),
     }

@@ -173,7 +173,7 @@ DRIFTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "ruff-rule-dropped": (replace("pyproject.toml", '    "D",     # pydocstyle, Google convention\n', ""), "ruff", "rules no longer selected: D"),
     "ruff-ignore": (replace("pyproject.toml", 'ignore = [\n', 'ignore = [\n    "ANN401",\n'), "ruff", "rules ignored beyond the template's: ANN401"),
     "ruff-per-file": (add_to_table("[tool.ruff.lint.per-file-ignores]", '"src/**" = ["S"]'), "ruff", "per-file ignores added for src/**: S"),
-    "ruff-per-file-code": (replace("pyproject.toml", '"benchmarks/**" = ["D", "S101"]', '"benchmarks/**" = ["D", "S"]'), "ruff", "per-file ignores added for benchmarks/**: S"),
+    "ruff-per-file-code": (replace("pyproject.toml", '"benchmarks/**" = ["D", "S101", "T201"]', '"benchmarks/**" = ["D", "S", "T201"]'), "ruff", "per-file ignores added for benchmarks/**: S"),
     "ruff-exclude": (add_to_table("[tool.ruff]", 'extend-exclude = ["src/my_ml_project/legacy"]'), "ruff", "extend-exclude keeps files from ruff: src/my_ml_project/legacy"),
     "ruff-toml": (write("ruff.toml", '[lint]\nselect = ["E", "F"]\n'), "ruff", "ruff reads ruff.toml, not pyproject.toml"),
     "ruff-include": (add_to_table("[tool.ruff]", 'include = ["src/**/__init__.py"]'), "ruff", "include narrows the files ruff checks: src/**/__init__.py"),
@@ -194,7 +194,7 @@ DRIFTS: dict[str, tuple[Callable[[Path], None], str, str]] = {
 ALLOWED: dict[str, Callable[[Path], None]] = {
     "select-all": replace("pyproject.toml", "select = [\n", 'select = [\n    "ALL",\n'),
     "more-rules": add_to_table("[tool.ruff.lint]", 'extend-select = ["FURB"]'),
-    "narrower-per-file": replace("pyproject.toml", '"benchmarks/**" = ["D", "S101"]', '"benchmarks/**" = ["D103"]'),
+    "narrower-per-file": replace("pyproject.toml", '"benchmarks/**" = ["D", "S101", "T201"]', '"benchmarks/**" = ["D103"]'),
     "untyped-library": append("pyproject.toml", '\n[[tool.mypy.overrides]]\nmodule = ["joblib.*"]\nignore_missing_imports = true\n'),
     "more-hooks": replace(".pre-commit-config.yaml", "      - id: mypy\n", "      - id: codespell\n        name: codespell\n        entry: uv run --frozen codespell\n        language: unsupported\n      - id: mypy\n"),
 }  # fmt: skip

@@ -389,11 +389,35 @@ def test_manifests_run_the_image_safely(renders: dict[str, Render]) -> None:
 # --- DVC -------------------------------------------------------------------------------
 
 
+def import_statements(text: str) -> ast.Module:
+    """Parse only the import statements of a module, at any depth.
+
+    A render for a newer Python than this one may use syntax this interpreter cannot parse
+    (``def f[**P, R]``); its imports are plain statements every version reads. A line of
+    prose that starts like an import (in a docstring) does not parse, and is left out.
+    """
+    statements: list[str] = []
+    lines = iter(text.splitlines())
+    for line in lines:
+        stripped = line.strip()
+        if not stripped.startswith(("from ", "import ")):
+            continue
+        statement = [stripped]
+        while statement[-1].endswith("(") or ("(" in statement[0] and ")" not in statement[-1]):
+            statement.append(next(lines).strip())
+        try:
+            ast.parse(" ".join(statement))
+        except SyntaxError:
+            continue
+        statements.append(" ".join(statement))
+    return ast.parse("\n".join(statements))
+
+
 def package_imports(module: Path) -> set[str]:
     """Return the sibling modules that ``module`` imports (relative or by package name)."""
     package = module.parent.name
     imported = set()
-    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+    for node in ast.walk(import_statements(module.read_text(encoding="utf-8"))):
         if not isinstance(node, ast.ImportFrom):
             continue
         if node.level == 0 and node.module is not None and node.module.startswith(package):

@@ -13,9 +13,7 @@ once, and updates a copy of it per scenario:
 """
 
 from pathlib import Path
-from typing import Literal
 
-import copier
 import pytest
 
 from lifecycle import (
@@ -25,6 +23,7 @@ from lifecycle import (
     RELEASES,
     REMOVED,
     RENAMED,
+    Conflict,
     Edit,
     apply_user_edits,
     clone_of,
@@ -32,6 +31,7 @@ from lifecycle import (
     generate,
     lost_edits,
     replace_once,
+    update,
 )
 from rendering import PROJECT_CHECKS, git, git_commit_all, read_answers, run, uv_binary
 
@@ -40,9 +40,6 @@ pytestmark = [
     pytest.mark.usefixtures("isolated_git"),
     pytest.mark.xdist_group("update"),
 ]
-
-Conflict = Literal["inline", "rej"]
-
 
 _edited: dict[str, tuple[Path, list[Edit]]] = {}
 _updated: dict[str, Path] = {}
@@ -56,13 +53,6 @@ def edited_project(
         project = generate(history, version, factory.mktemp(f"edited-{version}") / "project")
         _edited[version] = (project, apply_user_edits(project))
     return _edited[version]
-
-
-def update(project: Path, conflict: Conflict = "inline") -> None:
-    """Run `copier update --defaults --conflict <conflict>` to the newest release."""
-    copier.run_update(
-        project, defaults=True, overwrite=True, unsafe=False, quiet=True, conflict=conflict
-    )
 
 
 def updated_project(history: Path, version: str, factory: pytest.TempPathFactory) -> Path:

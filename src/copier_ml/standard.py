@@ -17,7 +17,7 @@ RUFF_IGNORE = ("D301", "E501", "PLR2004", "TRY003")
 RUFF_PER_FILE_IGNORES: dict[str, tuple[str, ...]] = {
     "src/{package}/cli.py": ("PLC0415", "T201"),
     "tests/**": ("D", "FBT001", "PLR0913", "PLR0917", "S101", "SLF001"),
-    "benchmarks/**": ("D", "S101"),
+    "benchmarks/**": ("D", "S101", "T201"),
 }
 
 # [tool.mypy]: strict, on every folder of code, with these extra error codes.

@@ -1,68 +1,32 @@
-"""Classification metrics in NumPy, and the per-epoch record of a training run.
+"""Metrics of a classifier or a regressor, from scikit-learn, in JSON-ready form.
 
 The same functions score every model, whatever framework trained it, so numbers from
-different projects built on this template compare directly.
+different projects built on this template compare directly. A metric that has no value on
+the rows at hand is ``None``: ROC AUC when a class is absent, R² of a single row.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import numpy as np
+from sklearn import metrics
 
-from .data import FloatArray, IntArray
+from .contract import FloatArray, IntArray, Task
+from .schema import Label
 
-EPSILON = 1e-15
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """Losses and accuracy after one training epoch (one entry for one-shot fits)."""
-
-    epoch: int
-    train_loss: float
-    validation_loss: float
-    validation_accuracy: float
-
-
-def _check(labels: IntArray, probabilities: FloatArray) -> None:
-    if probabilities.ndim != 2 or probabilities.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"probabilities must have shape ({labels.shape[0]}, classes), got {probabilities.shape}"
-        )
-    if labels.size == 0:
-        raise ValueError("cannot score an empty set of rows")
-    if labels.min() < 0 or labels.max() >= probabilities.shape[1]:
-        raise ValueError(
-            f"labels must lie in [0, {probabilities.shape[1]}), got {labels.min()}..{labels.max()}"
-        )
-
-
-def log_loss(labels: IntArray, probabilities: FloatArray) -> float:
-    """Mean negative log-likelihood of the true class (cross-entropy), clipped away from 0."""
-    _check(labels, probabilities)
-    chosen = probabilities[np.arange(labels.shape[0]), labels]
-    return float(-np.mean(np.log(np.clip(chosen, EPSILON, 1.0))))
-
-
-def accuracy(labels: IntArray, predictions: IntArray) -> float:
-    """Fraction of rows whose predicted class is the true class."""
-    if labels.shape != predictions.shape or labels.size == 0:
-        raise ValueError(
-            f"need equal, non-empty shapes, got {labels.shape} and {predictions.shape}"
-        )
-    return float(np.mean(labels == predictions))
-
-
-def confusion_matrix(labels: IntArray, predictions: IntArray, classes: int) -> IntArray:
-    """Counts of (true class, predicted class) pairs: rows are truth, columns predictions."""
-    matrix = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predictions), 1)
-    return matrix
+Direction = Literal["maximize", "minimize"]
+# The metric that sums up a model of each task: printed by the commands, tracked by MLflow.
+HEADLINE: dict[Task, tuple[str, Direction]] = {
+    "classification": ("accuracy", "maximize"),
+    "regression": ("rmse", "minimize"),
+}
 
 
 @dataclass(frozen=True)
 class ClassScores:
-    """Precision, recall and F1 of one class, and how many test rows belong to it."""
+    """Precision, recall and F1 of one class, and how many rows belong to it."""
 
     precision: float
     recall: float
@@ -71,50 +35,104 @@ class ClassScores:
 
 
 @dataclass(frozen=True)
-class Report:
-    """Every metric of one evaluation, ready to be written as JSON."""
+class ClassificationReport:
+    """Every metric of one evaluation of a classifier."""
 
     rows: int
     accuracy: float
+    balanced_accuracy: float
     macro_f1: float
     log_loss: float
+    roc_auc: float | None
     per_class: dict[str, ClassScores]
     confusion_matrix: list[list[int]]
+    task: Literal["classification"] = "classification"
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else 0.0
+@dataclass(frozen=True)
+class RegressionReport:
+    """Every metric of one evaluation of a regressor."""
+
+    rows: int
+    rmse: float
+    mae: float
+    r2: float | None
+    task: Literal["regression"] = "regression"
+
+
+Report = ClassificationReport | RegressionReport
 
 
 def classification_report(
-    labels: IntArray, probabilities: FloatArray, class_names: Sequence[str]
-) -> Report:
-    """Score predicted class probabilities against the true labels.
+    codes: IntArray, probabilities: FloatArray, classes: Sequence[Label]
+) -> ClassificationReport:
+    """Score class probabilities against the true class indices.
 
-    A class that is never predicted (or never present) gets precision (or recall) 0, as in
-    scikit-learn's ``zero_division=0``.
+    A class that is never predicted (or never present) gets precision (or recall) 0, as
+    scikit-learn's ``zero_division=0``; ROC AUC (one class against the rest, macro-averaged)
+    is ``None`` when the rows lack a class.
     """
-    _check(labels, probabilities)
-    if probabilities.shape[1] != len(class_names):
-        raise ValueError(f"{len(class_names)} class names for {probabilities.shape[1]} classes")
-    predictions = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(labels, predictions, len(class_names))
-    per_class = {}
-    for index, name in enumerate(class_names):
-        hits = float(matrix[index, index])
-        precision = _ratio(hits, float(matrix[:, index].sum()))
-        recall = _ratio(hits, float(matrix[index, :].sum()))
-        per_class[name] = ClassScores(
-            precision=precision,
-            recall=recall,
-            f1=_ratio(2 * precision * recall, precision + recall),
-            support=int(matrix[index, :].sum()),
-        )
-    return Report(
-        rows=int(labels.shape[0]),
-        accuracy=accuracy(labels, predictions),
-        macro_f1=float(np.mean([scores.f1 for scores in per_class.values()])),
-        log_loss=log_loss(labels, probabilities),
-        per_class=per_class,
-        confusion_matrix=matrix.tolist(),
+    if len(codes) == 0:
+        raise ValueError("cannot score an empty set of rows")
+    labels = list(range(len(classes)))
+    predicted = probabilities.argmax(axis=1)
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        codes, predicted, labels=labels, zero_division=0
     )
+    with warnings.catch_warnings():
+        # Over the classes the rows hold; scikit-learn warns when a prediction names another.
+        warnings.simplefilter("ignore", UserWarning)
+        balanced_accuracy = float(metrics.balanced_accuracy_score(codes, predicted))
+    roc_auc = None
+    if len(np.unique(codes)) == len(classes):
+        scores = probabilities[:, 1] if len(classes) == 2 else probabilities
+        roc_auc = float(
+            metrics.roc_auc_score(codes, scores, multi_class="ovr", average="macro", labels=labels)
+        )
+    return ClassificationReport(
+        rows=len(codes),
+        accuracy=float(metrics.accuracy_score(codes, predicted)),
+        balanced_accuracy=balanced_accuracy,
+        macro_f1=float(np.mean(f1)),
+        log_loss=float(metrics.log_loss(codes, probabilities, labels=labels)),
+        roc_auc=roc_auc,
+        per_class={
+            str(label): ClassScores(float(p), float(r), float(f), int(s))
+            for label, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
+        },
+        confusion_matrix=metrics.confusion_matrix(codes, predicted, labels=labels).tolist(),
+    )
+
+
+def regression_report(values: FloatArray, predicted: FloatArray) -> RegressionReport:
+    """Score predicted values against the true ones."""
+    if len(values) == 0:
+        raise ValueError("cannot score an empty set of rows")
+    return RegressionReport(
+        rows=len(values),
+        rmse=float(metrics.root_mean_squared_error(values, predicted)),
+        mae=float(metrics.mean_absolute_error(values, predicted)),
+        r2=float(metrics.r2_score(values, predicted)) if len(values) > 1 else None,
+    )
+
+
+def headline(report: Report) -> tuple[str, float]:
+    """Return the name and value of the report's headline metric (``HEADLINE``)."""
+    name, _ = HEADLINE[report.task]
+    value: float = getattr(report, name)
+    return name, value
+
+
+def summary(report: Report | Mapping[str, Any]) -> str:
+    """Describe a report (or its JSON form, as a run record keeps it) in one line."""
+    values = (
+        asdict(report) if isinstance(report, ClassificationReport | RegressionReport) else report
+    )
+    if values["task"] == "classification":
+        return (
+            f"accuracy {values['accuracy']:.4f}, balanced accuracy "
+            f"{values['balanced_accuracy']:.4f}, macro F1 {values['macro_f1']:.4f} "
+            f"on {values['rows']} rows"
+        )
+    r2 = "n/a" if values["r2"] is None else f"{values['r2']:.4f}"
+    return f"RMSE {values['rmse']:.4g}, MAE {values['mae']:.4g}, R2 {r2} on {values['rows']} rows"

@@ -1,112 +1,216 @@
-"""Predict classes for new rows with the saved model.
+"""Predict with the saved model: rows in, labels with probabilities (or values) out.
 
-Input rows come from a CSV file with a header line, or from JSON lines (one object per
-line); both name the features exactly as the training data did, and extra columns (such
-as a target) are ignored. Bad input raises ``DataError`` naming the row and the field.
+``Predictor.load`` reads what ``train`` saved: the run record (with the dataset schema),
+the preprocessing and the model. ``Predictor.predict`` takes rows as they come from the
+source, as a pandas DataFrame: columns it does not use (the target, dropped columns, any
+other) are ignored, missing values are imputed (with a warning where training saw none),
+and categories never seen in training are encoded as unknown, with a warning. It checks the rows against
+the schema and returns one prediction per row, in order, with the ID columns copied over,
+so that the results join back to the input.
 """
 
-import json
-from collections.abc import Iterator
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self, TextIO
+from typing import Any, BinaryIO, Self
 
 import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
 
-from .data import Column, DataError, FloatArray, Schema, csv_rows, parse_rows
-from .model import Classifier
+from . import model, preprocessing
+from ._exceptions import DataError, Problem, Source
+from .artifacts import atomic_path
+from .contract import FloatArray, Model, check_output
+from .privacy import pseudonymization_key, pseudonymize
 from .records import RunRecord
+from .schema import DatasetSchema, Label
+from .sources import ColumnType, Format, file_format, read_table
 
-InputFormat = Literal["csv", "jsonl"]
-MAX_ROWS = 1_000_000
+logger = logging.getLogger(__name__)
+
+ROW = "row"
+PREDICTION = "prediction"
+PROBABILITY_PREFIX = "probability_"
+DECIMALS = 6
+# Unseen categories a warning names per column.
+MAX_NAMED_CATEGORIES = 3
 
 
 @dataclass(frozen=True)
-class Prediction:
-    """The predicted class of one input row and the probability of every class."""
+class Predictions:
+    """One prediction per input row, in the order of the rows.
 
-    row: int
-    prediction: str
-    probabilities: dict[str, float]
-
-
-def read_records(stream: TextIO, input_format: InputFormat) -> Iterator[dict[str, Any]]:
-    """Yield the input rows as mappings from column name to value.
-
-    Rows are numbered from 1 in the order they arrive, as in the predictions; blank lines
-    are skipped and not counted, and the CSV header is not a row. CSV rows are checked by
-    ``data.csv_rows`` (field counts, parse errors).
+    ``frame`` has the columns ``row``, the ID columns, ``prediction`` and, for a classifier,
+    one ``probability_<label>`` column per class.
     """
-    if input_format == "csv":
-        header, rows = csv_rows(stream)
-        for _, fields in rows:
-            yield dict(zip(header, fields, strict=True))
-        return
-    lines = (line for line in stream if line.strip())
-    for number, line in enumerate(lines, start=1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"not valid JSON: {error.msg}", row=number) from None
-        if not isinstance(record, dict):
-            raise DataError(f"expected a JSON object, got {type(record).__name__}", row=number)
-        yield record
+
+    frame: pd.DataFrame
+    classes: tuple[Label, ...]
+    id_columns: tuple[str, ...]
+
+    def __len__(self) -> int:
+        """Number of predictions."""
+        return len(self.frame)
+
+    def to_jsonl(self) -> str:
+        """Return the predictions as JSON lines, probabilities nested by label."""
+        nested = self.frame[[ROW, *self.id_columns, PREDICTION]].copy()
+        if self.classes:
+            probabilities = self.frame[[f"{PROBABILITY_PREFIX}{label}" for label in self.classes]]
+            probabilities.columns = [str(label) for label in self.classes]
+            nested["probabilities"] = pd.Series(
+                probabilities.to_dict(orient="records"), index=nested.index, dtype=object
+            )
+        text: str = nested.to_json(orient="records", lines=True, force_ascii=False)
+        return text if text.endswith("\n") or not text else text + "\n"
+
+
+def write_predictions(predictions: Predictions, path: Path) -> Path:
+    """Write predictions to ``path``, atomically, in the format its suffix names.
+
+    JSON lines nest the probabilities by label; CSV, TSV and Parquet have one
+    ``probability_<label>`` column per class.
+
+    Raises:
+        DataError: the suffix is not one of the formats ``sources.FORMATS`` knows.
+    """
+    fmt = file_format(path)
+    with atomic_path(path) as temporary:
+        if fmt == "jsonl":
+            temporary.write_text(predictions.to_jsonl(), encoding="utf-8")
+        elif fmt == "parquet":
+            predictions.frame.to_parquet(temporary, index=False)
+        else:
+            predictions.frame.to_csv(temporary, index=False, sep="\t" if fmt == "tsv" else ",")
+    return path
+
+
+def reading_types(schema: DatasetSchema) -> dict[str, ColumnType]:
+    """The type each feature is parsed as (see ``sources.read_table``); IDs keep theirs."""
+    types: dict[str, ColumnType] = {}
+    for feature in schema.features:
+        types[feature.name] = "float" if feature.kind == "numeric" else "text"
+    return types
 
 
 class Predictor:
-    """The saved model with the feature names and classes it was trained on."""
+    """The saved model with its preprocessing, schema and run record."""
 
-    def __init__(self, classifier: Classifier, record: RunRecord) -> None:
-        """Pair a loaded classifier with its run record."""
-        self.classifier = classifier
-        self.classes = record.classes
-        self.schema = Schema(tuple(Column(name) for name in record.feature_names))
+    def __init__(
+        self,
+        schema: DatasetSchema,
+        preprocessor: ColumnTransformer,
+        estimator: Model,
+        record: RunRecord,
+    ) -> None:
+        """Pair a loaded model with what it was trained on."""
+        self.schema = schema
+        self.preprocessor = preprocessor
+        self.estimator = estimator
+        self.record = record
 
     @classmethod
     def load(cls, models_dir: Path) -> Self:
-        """Load the model and its record from ``models_dir``."""
-        return cls(Classifier.load(models_dir), RunRecord.read(models_dir))
+        """Load the model, its preprocessing and its record from ``models_dir``.
 
-    def _score(self, features: FloatArray) -> FloatArray:
-        """Return class probabilities, refusing rows the model cannot score.
-
-        Extreme (though finite) values can overflow inside a model: it then returns NaN or
-        infinity, or refuses the batch; the first such row is named in a ``DataError``.
+        Raises:
+            ArtifactError: a file is missing or damaged (the message says what to rerun).
         """
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            try:
-                probabilities = self.classifier.predict_proba(features)
-            except ValueError:
-                probabilities = np.full((features.shape[0], len(self.classes)), np.nan)
-                for index in range(features.shape[0]):
-                    row = features[index : index + 1]
-                    try:
-                        probabilities[index] = self.classifier.predict_proba(row)[0]
-                    except ValueError:
-                        break
-        unusable = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
-        if unusable.size:
-            message = "the model gives no valid probabilities for values this extreme"
-            raise DataError(message, row=int(unusable[0]) + 1)
-        return probabilities
+        record = RunRecord.read(models_dir)
+        return cls(record.schema, preprocessing.load(models_dir), model.load(models_dir), record)
 
-    def predict(self, records: Iterator[dict[str, Any]]) -> list[Prediction]:
-        """Validate the records and predict each one's class."""
-        rows = []
-        for count, record in enumerate(records, start=1):
-            if count > MAX_ROWS:
-                raise DataError(f"more than {MAX_ROWS} rows: split the input")
-            rows.append(record)
-        table = parse_rows(rows, self.schema)
-        probabilities = self._score(table.features)
-        return [
-            Prediction(
-                row=index + 1,
-                prediction=self.classes[int(np.argmax(row))],
-                probabilities={
-                    name: round(float(value), 6)
-                    for name, value in zip(self.classes, row, strict=True)
-                },
+    @property
+    def classes(self) -> tuple[Label, ...]:
+        """The labels a classifier predicts (none for a regressor)."""
+        return self.schema.target.classes
+
+    def read(self, source: Path | BinaryIO, fmt: Format, name: Source) -> pd.DataFrame:
+        """Read the columns a prediction needs from a file or stream (see ``read_table``)."""
+        types = reading_types(self.schema)
+        try:
+            columns = [*types, *self.schema.id_columns]
+            return read_table(source, fmt, types=types, columns=columns)
+        except DataError as error:
+            raise DataError(name, error.problems) from None
+
+    def scores(self, rows: pd.DataFrame, source: Source) -> FloatArray:
+        """Return the model's output for validated rows: probabilities or values.
+
+        Raises:
+            DataError: the model gives NaN or infinity for a row (values too extreme).
+        """
+        features = preprocessing.transform(self.preprocessor, rows[list(self.schema.feature_names)])
+        spec = self.estimator.spec
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            output = check_output(spec, self.estimator.predict(features), len(rows))
+        finite = np.isfinite(output) if output.ndim == 1 else np.isfinite(output).all(axis=1)
+        if not finite.all():
+            positions = np.flatnonzero(~finite)[:10]
+            message = "the model gives no valid prediction for values this extreme"
+            raise DataError(source, [Problem(message, row=int(i) + 1) for i in positions])
+        return output
+
+    def predict(self, frame: pd.DataFrame, source: Source = "input") -> Predictions:
+        """Check rows against the schema and predict each one.
+
+        Raises:
+            ConfigError: a column to pseudonymise arrives, but no key is set.
+            DataError: rows miss a column or hold values the schema refuses; every
+                problem is listed with its row and column.
+        """
+        if present := tuple(name for name in self.schema.pseudonymized if name in frame.columns):
+            frame = pseudonymize(frame, present, pseudonymization_key(present))
+        rows = self.schema.validate(frame, source, allow_missing=True)
+        self.warn_unexpected_gaps(rows, source)
+        self.warn_unknown_categories(rows, source)
+        output = self.scores(rows, source)
+        columns: dict[str, Any] = {ROW: np.arange(1, len(rows) + 1)}
+        for name in self.schema.id_columns:
+            if name in rows.columns:
+                columns[name] = rows[name].to_numpy()
+        if self.schema.target.task == "regression":
+            columns[PREDICTION] = output
+        else:
+            labels = np.asarray(self.classes, dtype=object)
+            columns[PREDICTION] = labels[output.argmax(axis=1)]
+            rounded = np.round(output, DECIMALS)
+            for index, label in enumerate(self.classes):
+                columns[f"{PROBABILITY_PREFIX}{label}"] = rounded[:, index]
+        ids = tuple(name for name in self.schema.id_columns if name in rows.columns)
+        return Predictions(pd.DataFrame(columns), self.classes, ids)
+
+    def warn_unexpected_gaps(self, rows: pd.DataFrame, source: Source) -> None:
+        """Log a warning per column, complete in training, that now has missing values."""
+        for feature in self.schema.features:
+            gaps = rows[feature.name].isna().to_numpy()
+            if feature.nullable or not gaps.any():
+                continue
+            logger.warning(
+                "%s: column %r: %d rows (the first is row %d) miss a value, which every "
+                "training row had; it is imputed",
+                source,
+                feature.name,
+                int(gaps.sum()),
+                int(np.flatnonzero(gaps)[0]) + 1,
             )
-            for index, row in enumerate(probabilities)
-        ]
+
+    def warn_unknown_categories(self, rows: pd.DataFrame, source: Source) -> None:
+        """Log a warning per categorical column whose rows hold categories training never saw."""
+        for feature in self.schema.of_kind("categorical"):
+            values = rows[feature.name]
+            unseen = values.notna() & ~values.isin(feature.categories)
+            if not unseen.any():
+                continue
+            found = values[unseen]
+            named = ", ".join(repr(value) for value in found.unique()[:MAX_NAMED_CATEGORIES])
+            first = int(np.flatnonzero(unseen.to_numpy())[0]) + 1
+            logger.warning(
+                "%s: column %r: %d rows (the first is row %d) hold categories not seen in "
+                "training (%s); they are encoded as unknown",
+                source,
+                feature.name,
+                int(unseen.sum()),
+                first,
+                named,
+            )

@@ -1,11 +1,11 @@
 """Run records: what a training run needs to be understood and reproduced later.
 
 A record is a JSON document saved next to the model (``run.json``): the settings, the seed,
-the dataset digests, the metrics and per-epoch history, the Git commit, the versions of
+the dataset digests and schema (the model's input contract), the validation metrics and
+per-epoch history, the Git commit, the versions of
 Python and of every package that shaped the result, the device, when it ran and how long.
 """
 
-import json
 import platform
 import shutil
 import subprocess
@@ -14,29 +14,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Self
 
-from . import DISTRIBUTION, __version__
-from .metrics import ClassScores, EpochStats, Report
+from . import __version__
+from ._exceptions import DamagedArtifactError
+from .artifacts import read_json, write_json
+from .contract import EpochStats
+from .schema import DatasetSchema
 
 RECORD_FILE = "run.json"
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """There is no trained model where one was expected."""
-
-    def __init__(self, path: Path) -> None:
-        """Name the missing file and the command that creates it."""
-        super().__init__(f"{path}: no trained model here; run `{DISTRIBUTION} train` first")
-
-
-class DamagedFileError(ValueError):
-    """A record written by the pipeline no longer has the shape the pipeline wrote."""
-
-    def __init__(self, path: Path, error: Exception, command: str = "train") -> None:
-        """Name the file, what is wrong with it, and the command that writes it again."""
-        problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
-        super().__init__(
-            f"{path}: damaged ({problem}); run `{DISTRIBUTION} {command}` to write it again"
-        )
 
 
 def git_state(directory: Path) -> dict[str, Any] | None:
@@ -78,9 +62,8 @@ class RunRecord:
     seed: int
     settings: dict[str, Any]
     dataset: dict[str, Any]
-    feature_names: tuple[str, ...]
-    classes: tuple[str, ...]
-    validation: Report
+    schema: DatasetSchema
+    validation: dict[str, Any]
     history: tuple[EpochStats, ...]
     runtime: dict[str, str]
     git: dict[str, Any] | None
@@ -90,29 +73,25 @@ class RunRecord:
     project_version: str = __version__
 
     def write(self, directory: Path) -> Path:
-        """Save the record as ``directory/run.json`` and return its path."""
-        path = directory / RECORD_FILE
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        return path
+        """Save the record as ``directory/run.json`` (atomically) and return its path."""
+        return write_json(directory / RECORD_FILE, asdict(self))
 
     @classmethod
     def read(cls, directory: Path) -> Self:
-        """Load the record saved with a model; explain what to do when there is none."""
+        """Load the record saved with a model.
+
+        Raises:
+            MissingArtifactError: there is no record: no model was trained here.
+            DamagedArtifactError: the record no longer has the shape ``write`` gave it.
+        """
         path = directory / RECORD_FILE
-        if not path.is_file():
-            raise ModelNotFoundError(path)
+        data = read_json(path, "train")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            validation = data["validation"]
-            per_class = {
-                name: ClassScores(**scores) for name, scores in validation["per_class"].items()
-            }
             data.update(
-                feature_names=tuple(data["feature_names"]),
-                classes=tuple(data["classes"]),
-                validation=Report(**validation | {"per_class": per_class}),
+                schema=DatasetSchema.from_dict(data["schema"]),
                 history=tuple(EpochStats(**epoch) for epoch in data["history"]),
             )
             return cls(**data)
         except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise DamagedFileError(path, error) from None
+            problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+            raise DamagedArtifactError(path, f"damaged ({problem})", "train") from None

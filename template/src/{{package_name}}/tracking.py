@@ -74,22 +74,20 @@ def log_run(tracking: TrackingSettings, record: RunRecord, models_dir: Path) -> 
 def _log_record(client: MlflowClient, run_id: str, record: RunRecord, models_dir: Path) -> None:
     """Log the record's parameters, metrics, tags, the record itself and the model files."""
     now = int(time.time() * 1000)
-    metrics = [
-        Metric(key, value, now, 0)
-        for key, value in (
-            ("validation_accuracy", record.validation.accuracy),
-            ("validation_macro_f1", record.validation.macro_f1),
-            ("validation_log_loss", record.validation.log_loss),
-            ("duration_seconds", record.duration_seconds),
-        )
-    ]
+    scores = {
+        f"validation_{key}": float(value)
+        for key, value in record.validation.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and key != "rows"
+    }
+    scores["duration_seconds"] = record.duration_seconds
+    metrics = [Metric(key, value, now, 0) for key, value in scores.items()]
     for stats in record.history:
         metrics += [
             Metric("epoch_train_loss", stats.train_loss, now, stats.epoch),
             Metric("epoch_validation_loss", stats.validation_loss, now, stats.epoch),
-            Metric("epoch_validation_accuracy", stats.validation_accuracy, now, stats.epoch),
         ]
     tags = {f"runtime.{key}": value for key, value in record.runtime.items()}
+    tags |= {"task": record.schema.target.task, "target": record.schema.target.name}
     if record.git is not None:
         tags["mlflow.source.git.commit"] = str(record.git["commit"])
     client.log_batch(

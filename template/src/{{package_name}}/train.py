@@ -1,8 +1,11 @@
-"""Train the model from the settings: seed, prepare data, fit, save the model and its record.
+"""Train the model from the settings: prepare the data, fit, save the model and its record.
 
-The model and its run record are written to a temporary folder beside ``models_dir`` and
-moved into place only when complete, so an interrupted run never leaves a half-saved model
-where ``evaluate`` or ``predict`` would load it.
+``train`` prepares the data if needed, splits the training rows into the rows the model
+learns from and the validation rows it stops early on (stratified for a classifier), fits
+the preprocessing on the former only, trains, scores the validation rows, and saves the
+preprocessing, the model and the run record. They are written to a staging folder beside
+``models_dir`` and moved into place only when complete, so an interrupted run never leaves
+a half-saved model where ``evaluate`` or ``predict`` would load it.
 """
 
 import logging
@@ -10,15 +13,22 @@ import math
 import shutil
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import DISTRIBUTION, model
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+
+from . import DISTRIBUTION, model, preprocessing
+from ._exceptions import TrainingError
 from .config import Settings
-from .data import load_csv, train_test_split
-from .metrics import EpochStats, classification_report
-from .prepare import TRAIN_FILE, prepare
+from .contract import EpochStats, Model, Spec, Split
+from .metrics import Report, classification_report, regression_report, summary
+from .prepare import TRAIN_FILE, digests, load_part, prepare, split_rows
+from .profiling import timed
 from .records import RECORD_FILE, RunRecord, git_state, package_versions
+from .schema import DatasetSchema, labels_to_codes
 
 logger = logging.getLogger(__name__)
 
@@ -27,23 +37,77 @@ def report_epoch(stats: EpochStats) -> None:
     """Report one epoch as a plain log line (readable on a terminal and in CI logs alike).
 
     Raises:
-        ValueError: a loss is not finite. Early stopping would otherwise keep "the best"
+        TrainingError: a loss is not finite. Early stopping would otherwise keep "the best"
             epoch of a run whose every loss is NaN, and save an untrained model.
     """
     if not (math.isfinite(stats.train_loss) and math.isfinite(stats.validation_loss)):
-        raise ValueError(
+        raise TrainingError(
             f"epoch {stats.epoch}: the loss is not finite (training {stats.train_loss}, "
             f"validation {stats.validation_loss}): a feature value too large for the model's "
             "arithmetic, or an optimiser that diverges (lower the learning rate)"
         )
     logger.info(
-        "epoch %d: train loss %.4f, validation loss %.4f, validation accuracy %.4f",
+        "epoch %d: train loss %.4f, validation loss %.4f",
         stats.epoch,
         stats.train_loss,
         stats.validation_loss,
-        stats.validation_accuracy,
         extra={"epoch": stats.epoch, "validation_loss": stats.validation_loss},
     )
+
+
+def as_split(schema: DatasetSchema, preprocessor: ColumnTransformer, rows: pd.DataFrame) -> Split:
+    """Encode validated rows for the model: the features, and the target as it needs it."""
+    features = preprocessing.transform(preprocessor, rows[list(schema.feature_names)])
+    target = schema.target
+    if target.task == "classification":
+        return Split(features, labels_to_codes(rows[target.name], target.classes))
+    return Split(features, rows[target.name].to_numpy(dtype="float64"))
+
+
+def score(estimator: Model, split: Split, schema: DatasetSchema) -> Report:
+    """Score ``estimator`` on ``split`` with the task's metrics."""
+    output = estimator.predict(split.features)
+    if schema.target.task == "classification":
+        return classification_report(split.target.astype("int64"), output, schema.target.classes)
+    return regression_report(split.target.astype("float64"), output)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A trained model with its fitted preprocessing, its history and validation metrics."""
+
+    preprocessor: ColumnTransformer
+    estimator: Model
+    history: list[EpochStats]
+    validation: Report
+
+
+@timed(level=logging.DEBUG)
+def fit(settings: Settings, schema: DatasetSchema, rows: pd.DataFrame) -> Fitted:
+    """Split ``rows`` for early stopping, fit the preprocessing and the model, score them."""
+    learn, check = split_rows(
+        rows, schema, settings.data.validation_fraction, settings.seed, TRAIN_FILE
+    )
+    preprocessor = preprocessing.build(schema, model.PREPROCESSING)
+    preprocessor.fit(rows.iloc[learn][list(schema.feature_names)])
+    train_split = as_split(schema, preprocessor, rows.iloc[learn])
+    validation_split = as_split(schema, preprocessor, rows.iloc[check])
+    spec = Spec(
+        schema.target.task,
+        n_features=train_split.features.shape[1],
+        n_classes=len(schema.target.classes),
+    )
+    estimator = model.create(settings, spec)
+    logger.info(
+        "training a %s on %d rows of %d encoded columns, validating on %d (%s)",
+        spec.task,
+        len(train_split),
+        spec.n_features,
+        len(validation_split),
+        ", ".join(f"{key} {value}" for key, value in estimator.runtime().items()),
+    )
+    history = estimator.fit(train_split, validation_split, report=report_epoch)
+    return Fitted(preprocessor, estimator, history, score(estimator, validation_split, schema))
 
 
 def publish(staging: Path, destination: Path) -> None:
@@ -69,50 +133,34 @@ def train(settings: Settings) -> RunRecord:
     clock = time.perf_counter()
     model.seed_everything(settings.seed)
     dataset = prepare(settings)
-    table = load_csv(settings.paths.processed_dir / TRAIN_FILE, dataset.schema)
-    fit_rows, validation = train_test_split(
-        table, test_fraction=settings.data.validation_fraction, seed=settings.seed
-    )
-    classifier = model.Classifier.create(
-        settings, n_features=len(dataset.feature_names), n_classes=len(dataset.classes)
-    )
-    logger.info(
-        "training on %d rows, validating on %d (%s)",
-        len(fit_rows),
-        len(validation),
-        ", ".join(f"{key} {value}" for key, value in classifier.runtime().items()),
-    )
-    history = classifier.fit(fit_rows, validation, on_epoch=report_epoch)
-    report = classification_report(
-        validation.labels, classifier.predict_proba(validation.features), dataset.classes
-    )
+    rows = load_part(settings, dataset, TRAIN_FILE)
+    fitted = fit(settings, dataset.schema, rows)
     models_dir = settings.paths.models_dir
     models_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".training-", dir=models_dir.parent))
     try:
-        classifier.save(staging)
+        preprocessing.save(fitted.preprocessor, staging)
+        fitted.estimator.save(staging)
         record = RunRecord(
             started_at=started.isoformat(timespec="seconds"),
             duration_seconds=round(time.perf_counter() - clock, 3),
             seed=settings.seed,
             settings=settings.model_dump(mode="json"),
-            dataset={"source": dataset.source, "sha256": dataset.sha256},
-            feature_names=dataset.feature_names,
-            classes=dataset.classes,
-            validation=report,
-            history=tuple(history),
-            runtime=classifier.runtime(),
+            dataset={
+                "source": dataset.source,
+                "source_sha256": dataset.source_sha256,
+                "sha256": dict(digests(dataset)),
+            },
+            schema=dataset.schema,
+            validation=asdict(fitted.validation),
+            history=tuple(fitted.history),
+            runtime=fitted.estimator.runtime(),
             git=git_state(Path.cwd()),
-            packages=package_versions((DISTRIBUTION, "numpy", *model.PACKAGES)),
+            packages=package_versions((DISTRIBUTION, "numpy", "pandas", *model.PACKAGES)),
         )
         record.write(staging)
         publish(staging, models_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    logger.info(
-        "saved the model to %s: validation accuracy %.4f, macro F1 %.4f",
-        models_dir,
-        report.accuracy,
-        report.macro_f1,
-    )
+    logger.info("saved the model to %s: validation %s", models_dir, summary(fitted.validation))
     return record
