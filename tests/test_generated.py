@@ -286,6 +286,23 @@ def test_own_data_trains_evaluates_and_predicts(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(["defaults"]))
+def test_benchmarks_run(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> None:
+    """The benchmarks run, each once, on a small file (their timings are not asserted)."""
+    project = installed(name, template, tmp_path_factory)
+    prefix = read_answers(project)["package_name"].upper() + "_"
+    command = ["pytest", "benchmarks", "--no-cov", "--benchmark-disable", "-p", "no:cacheprovider"]
+    result = run(
+        [uv_binary(), "run", "--no-sync", *command],
+        project,
+        env={f"{prefix}BENCHMARK_ROWS": "20000"},
+    )
+    assert " passed" in result.stdout
+
+
+@pytest.mark.slow
 # framework-none: the recipe is the same for every framework, and NumPy alone compiles fast.
 @pytest.mark.parametrize("name", in_group(["framework-none"]))
 def test_image_command_runs_as_the_dockerfile_builds_it(

@@ -54,16 +54,29 @@ class Predictions:
         return len(self.frame)
 
     def to_jsonl(self) -> str:
-        """Return the predictions as JSON lines, probabilities nested by label."""
-        nested = self.frame[[ROW, *self.id_columns, PREDICTION]].copy()
+        """Return the predictions as JSON lines, probabilities nested by label.
+
+        pandas writes the plain columns and the probabilities as two sets of JSON lines in
+        C; each pair is then joined into one object, which costs a fraction of building a
+        dictionary per row.
+        """
+        plain = self.frame[[ROW, *self.id_columns, PREDICTION]]
+        lines = _json_lines(plain)
         if self.classes:
             probabilities = self.frame[[f"{PROBABILITY_PREFIX}{label}" for label in self.classes]]
             probabilities.columns = [str(label) for label in self.classes]
-            nested["probabilities"] = pd.Series(
-                probabilities.to_dict(orient="records"), index=nested.index, dtype=object
-            )
-        text: str = nested.to_json(orient="records", lines=True, force_ascii=False)
-        return text if text.endswith("\n") or not text else text + "\n"
+            nested = _json_lines(probabilities)
+            lines = [
+                f'{row[:-1]},"probabilities":{values}}}'
+                for row, values in zip(lines, nested, strict=True)
+            ]
+        return "".join(f"{line}\n" for line in lines)
+
+
+def _json_lines(frame: pd.DataFrame) -> list[str]:
+    """Return each row of ``frame`` as a JSON object, in the order of the rows."""
+    text: str = frame.to_json(orient="records", lines=True, force_ascii=False)
+    return text.splitlines()
 
 
 def write_predictions(predictions: Predictions, path: Path) -> Path:
