@@ -325,15 +325,19 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     """
     package = f"src/{answers['package_name']}"
     modules = ["__init__", "__main__", "_exceptions", "artifacts", "cli", "config", "contract"]
-    modules += ["evaluate", "figures", "hyperparameters", "log", "metrics", "model", "predict"]
-    modules += ["prepare", "preprocessing", "privacy", "profiling", "records", "schema"]
-    modules += ["sections", "security", "sources", "train"]
+    modules += ["evaluate", "explain", "export", "figures", "graphs", "hyperparameters", "log"]
+    modules += ["metrics", "model", "model_card", "monitoring", "onnx_runtime", "predict"]
+    modules += ["prepare", "preprocessing", "privacy", "profiling", "records", "reference"]
+    modules += ["schema"]
+    modules += ["scoring", "sections", "security", "skops_files", "sources", "train"]
     test_modules = ["conftest", "helpers", "test_artifacts", "test_cli", "test_config"]
-    test_modules += ["test_exceptions", "test_figures", "test_framework", "test_log"]
-    test_modules += ["test_metrics", "test_model", "test_pipeline", "test_prepare"]
+    test_modules += ["test_exceptions", "test_explain", "test_export", "test_figures"]
+    test_modules += ["test_framework", "test_log", "test_metrics", "test_model", "test_monitoring"]
+    test_modules += ["test_pipeline", "test_prepare"]
     test_modules += ["test_preprocessing", "test_profiling", "test_records", "test_schema"]
-    test_modules += ["test_security", "test_sources"]
-    benchmarks = ["test_bench_data", "test_bench_profiling", "test_bench_security"]
+    test_modules += ["test_security", "test_skops_files", "test_sources"]
+    benchmarks = ["test_bench_data", "test_bench_onnx", "test_bench_profiling"]
+    benchmarks += ["test_bench_security"]
     folders = ["data/raw", "data/processed", "models", "reports/figures"]
     files = {
         ".copier-answers.yml",
@@ -364,7 +368,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     if answers["ci_provider"] != "none":
         files |= {"scripts/template-update.sh"}
     if answers["serving"]:
-        serving = ["__init__", "app", "auth", "middleware", "schemas"]
+        serving = ["__init__", "app", "auth", "middleware", "monitoring", "schemas"]
         files |= {f"{package}/serving/{module}.py" for module in serving}
         files.add("tests/test_serving.py")
     if answers["experiment_tracking"] == "mlflow":

@@ -214,6 +214,52 @@ def test_zizmor_reports_nothing(renders: dict[str, Render]) -> None:
     assert "No findings to report" in output, output
 
 
+def readme_recipe(project: Path) -> str:
+    """The scheduled monitoring job the README's Monitoring section shows, as written."""
+    section = (project / "README.md").read_text(encoding="utf-8").partition("## Monitoring")[2]
+    return section.partition("\n## ")[0].split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_monitoring_recipe_passes_the_ci_checks(
+    renders: dict[str, Render], tmp_path: Path
+) -> None:
+    """The README's scheduled job, saved where it says, passes the checks of the CI files.
+
+    GitHub's workflow is checked as the shipped ones are (schema, timeouts, zizmor at its
+    pedantic persona); GitLab's job is added to the render's pipeline and checked with it.
+    """
+    checked = set()
+    for project, answers in renders.values():
+        provider = answers["ci_provider"]
+        if provider == "none" or provider in checked:
+            continue
+        copy = tmp_path / provider
+        recipe = readme_recipe(project)
+        if provider == "github":
+            workflow = copy / ".github" / "workflows" / "monitor.yml"
+            workflow.parent.mkdir(parents=True)
+            workflow.write_text(recipe, encoding="utf-8")
+            schemas = ["vendor.github-workflows", "custom.github-workflows-require-timeout"]
+            zizmor = [venv_tool("zizmor"), "--offline", "--persona=pedantic", "--no-progress"]
+            assert "No findings to report" in checker([*zizmor, str(copy)], copy)
+            shipped = (project / CI_WORKFLOW).read_text(encoding="utf-8")
+            pins = [line.strip() for line in recipe.splitlines() if "uses:" in line]
+            assert pins, "the recipe sets up uv as CI does"
+            assert all(pin in shipped for pin in pins), "the recipe pins what ci.yml pins"
+        else:
+            pipeline = yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+            workflow = copy / ".gitlab-ci.yml"
+            copy.mkdir()
+            workflow.write_text(yaml.safe_dump(pipeline | yaml.safe_load(recipe)), encoding="utf-8")
+            schemas = ["vendor.gitlab-ci"]
+        for schema in schemas:
+            checker(
+                [venv_tool("check-jsonschema"), "--builtin-schema", schema, str(workflow)], copy
+            )
+        checked.add(provider)
+    assert checked == {"github", "gitlab"}
+
+
 def test_actions_are_pinned_by_commit(renders: dict[str, Render]) -> None:
     pins: dict[str, set[str]] = {}
     workflows = [*existing(renders, CI_WORKFLOW), *existing(renders, UPDATE_WORKFLOW)]

@@ -140,16 +140,37 @@ def test_ci_commands_pass_locally(
     assert {"uv sync --locked", "uv run mypy", "uv run pytest"} <= set(commands), commands
 
 
+def check_export_monitor_and_promotion(project: Path, output: str, test_rows: int) -> None:
+    """Check what the first run exported, monitored and promoted.
+
+    The ONNX graph passed its parity check, the held-out rows did not drift, and, with
+    MLflow, the first version became the champion.
+    """
+    parity = json.loads((project / "reports" / "onnx_parity.json").read_text(encoding="utf-8"))
+    assert parity["parity"]["passed"] is True
+    assert parity["parity"]["same_classes"] is True
+    assert parity["parity"]["max_difference"] <= 1e-5
+    assert parity["quantized"]["bytes"] > 0
+    drift = json.loads((project / "reports/monitoring/drift.json").read_text(encoding="utf-8"))
+    assert drift["rows"] == test_rows
+    assert drift["drifted"] == []
+    if read_answers(project)["experiment_tracking"] == "mlflow":
+        assert "champion is now version 1" in output.splitlines()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", in_group(list(RENDERS)))
 def test_readme_first_run_works_on_the_default_config(
     template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
 ) -> None:
-    """Run the README's "first run, end to end" commands as written: train, evaluate, predict.
+    """Run the README's "first run, end to end" commands as written.
 
-    They run on the shipped ``configs/default.toml`` in a copy of the installed render (with
-    its virtualenv, through ``UV_PROJECT_ENVIRONMENT``), so the data, model and reports they
-    write stay out of the render the other tests check. Then a malformed row must give one
+    They train, evaluate, promote (with MLflow), export to ONNX, monitor the held-out rows
+    and predict them, on the shipped ``configs/default.toml`` in a copy of the installed
+    render (with its virtualenv, through ``UV_PROJECT_ENVIRONMENT``), so the data, model and
+    reports they write stay out of the render the other tests check. The ONNX graph must
+    pass its parity check, the held-out rows must not drift (``monitor`` would exit 3), and
+    the first version must become the champion. Then a malformed row must give one
     ``error:`` line naming the row and the field, and exit 1.
     """
     installed_project = installed(name, template, tmp_path_factory)
@@ -192,6 +213,8 @@ def test_readme_first_run_works_on_the_default_config(
     assert sum(map(sum, metrics["test"]["confusion_matrix"])) == test_rows
     assert 0.8 <= metrics["test"]["accuracy"] <= 1, "the default model learns the demo"
 
+    check_export_monitor_and_promotion(project, output, test_rows)
+
     predictions = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert [prediction["row"] for prediction in predictions] == list(range(1, test_rows + 1))
     for prediction in predictions:
@@ -212,6 +235,57 @@ def test_readme_first_run_works_on_the_default_config(
         f"error: standard input: row 1, column '{first}': expected a number, got 'not-a-number'"
     )
     assert "Traceback" not in refused.stderr
+
+
+ONNX_ONLY = {"matplotlib", "onnx", "scikit-learn", "scipy", "skl2onnx", "skops", "torch"}
+ONNX_ONLY |= {"keras", "onnxscript", "tensorflow", "tensorflow-cpu", "tf2onnx"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(list(RENDERS)))
+def test_an_environment_without_the_training_libraries_predicts_on_onnx(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
+) -> None:
+    """Install what the README says an ONNX-only image needs, and predict with it.
+
+    The README's ``uv export`` command writes the requirements; a fresh virtualenv gets
+    them and the package without its dependencies; its ``predict --runtime onnx`` must
+    print what the full environment's native model predicts.
+    """
+    installed_project = installed(name, template, tmp_path_factory)
+    project = tmp_path / "project"
+    shutil.copytree(installed_project, project, ignore=shutil.ignore_patterns(".venv", ".git"))
+    env = {"UV_PROJECT_ENVIRONMENT": str(installed_project / ".venv"), "UV_NO_SYNC": "1"}
+    slug = read_answers(project)["project_slug"]
+    for command in (["train"], ["export"]):
+        run([uv_binary(), "run", slug, *command], project, env=env)
+    test_rows = str(project / "data" / "processed" / "test.parquet")
+    native = run([uv_binary(), "run", slug, "predict", test_rows], project, env=env).stdout
+
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    section = readme.partition("## ONNX export")[2].partition("\n## ")[0]
+    export_command = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+    run([*shell, export_command], project, env={"PATH": path_with_uv()})
+    requirements = (project / "requirements-onnx.txt").read_text(encoding="utf-8")
+    listed = {line.split("==")[0] for line in requirements.splitlines() if "==" in line}
+    assert {"onnxruntime", "pandas", "pyarrow"} <= listed
+    assert listed.isdisjoint(ONNX_ONLY), listed & ONNX_ONLY
+    slim = tmp_path / "slim"
+    run([uv_binary(), "venv", str(slim)], project)
+    python = ["--python", str(slim / "bin" / "python")]
+    run([uv_binary(), "pip", "install", *python, "-r", "requirements-onnx.txt"], project)
+    run([uv_binary(), "pip", "install", *python, "--no-deps", "."], project)
+    command = [str(slim / "bin" / slug), "predict", "--runtime", "onnx", test_rows]
+    onnx_lines = run(command, project).stdout.splitlines()
+    native_lines = native.splitlines()
+    assert len(onnx_lines) == len(native_lines) > 0
+    for ours, theirs in zip(onnx_lines, native_lines, strict=True):
+        onnx_prediction, native_prediction = json.loads(ours), json.loads(theirs)
+        assert onnx_prediction["prediction"] == native_prediction["prediction"]
+        assert onnx_prediction["probabilities"] == pytest.approx(
+            native_prediction["probabilities"], abs=1e-5
+        )
 
 
 def penguins(name: str) -> Path:

@@ -8,6 +8,9 @@ classification and a regression.
 """
 
 import json
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +18,34 @@ import numpy as np
 import pandas as pd
 
 TINY = Path(__file__).with_name("tiny.toml")
+# The [data] settings of the classifier the tests share (conftest.py).
+CLASSIFIER: dict[str, Any] = {
+    "target": "species",
+    "id_columns": ["animal_id"],
+    "drop": ["notes"],
+    "pseudonymize": ["keeper"],
+}
 KEY = "k" * 43  # a pseudonymisation key of the length `secrets.token_urlsafe(32)` gives
+# What an image that only predicts on ONNX Runtime can leave out.
+TRAINING_ONLY = frozenset(
+    {"keras", "matplotlib", "onnx", "scipy", "skl2onnx", "sklearn", "skops", "tensorflow", "torch"}
+)
+LIST_MODULES = """
+import sys
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
+"""
 
 
 def toml_value(value: Any) -> str:  # noqa: ANN401 - any value a test writes
     """Write a string, number, boolean or list of them as TOML (JSON's syntax is TOML's)."""
     return json.dumps(value)
+
+
+def imported_by(code: str, *args: str, env: Mapping[str, str] | None = None) -> set[str]:
+    """Run ``code`` in a fresh interpreter; return the top-level modules it imported."""
+    command = [sys.executable, "-c", code + LIST_MODULES, *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)  # noqa: S603
+    return set(done.stdout.split())
 
 
 def write_config(root: Path, seed: int = 7, /, **data: Any) -> Path:  # noqa: ANN401

@@ -13,7 +13,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
+from . import graphs
 from ._exceptions import DamagedArtifactError, MissingArtifactError
 from .artifacts import atomic_path
 from .config import Settings
@@ -197,3 +200,44 @@ def load(directory: Path) -> Model:
     if weights.shape != (spec.n_features, outputs) or bias.shape != (outputs,):
         raise DamagedArtifactError(path, "damaged (weights of the wrong shape)", "train")
     return Linear(spec, weights, bias, (mean, scale))
+
+
+def to_onnx(estimator: Model) -> onnx.ModelProto:
+    """Build the linear model's graph with ``onnx.helper``.
+
+    Its input is the encoded matrix, ``graphs.FEATURES``; its output ``scores``. It computes
+    in 32-bit floats, as edge devices do (and as dynamic quantisation needs): the weights,
+    then softmax or the target scaling.
+    """
+    if not isinstance(estimator, Linear):
+        raise TypeError(f"expected this framework's model, got {type(estimator).__name__}")
+    weights = numpy_helper.from_array(estimator.weights.astype(np.float32), "weights")
+    bias = numpy_helper.from_array(estimator.bias.astype(np.float32), "bias")
+    nodes = [helper.make_node("Gemm", [graphs.FEATURES, "weights", "bias"], ["logits"])]
+    outputs = estimator.spec.n_classes if estimator.spec.task == "classification" else 1
+    if estimator.spec.task == "classification":
+        nodes.append(helper.make_node("Softmax", ["logits"], [graphs.SCORES], axis=1))
+        initializers = [weights, bias]
+    else:
+        mean, scale = estimator.scaling
+        scaling = [
+            numpy_helper.from_array(np.asarray([value], dtype=np.float32), name)
+            for name, value in (("scale", scale), ("mean", mean))
+        ]
+        nodes += [
+            helper.make_node("Mul", ["logits", "scale"], ["scaled"]),
+            helper.make_node("Add", ["scaled", "mean"], [graphs.SCORES]),
+        ]
+        initializers = [weights, bias, *scaling]
+    graph = helper.make_graph(
+        nodes,
+        "linear",
+        [
+            helper.make_tensor_value_info(
+                graphs.FEATURES, TensorProto.FLOAT, [None, estimator.spec.n_features]
+            )
+        ],
+        [helper.make_tensor_value_info(graphs.SCORES, TensorProto.FLOAT, [None, outputs])],
+        initializers,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", graphs.OPSET)])

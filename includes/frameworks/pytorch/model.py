@@ -13,19 +13,23 @@ tampered model file cannot run code; ``model.json`` holds the architecture.
 """
 
 import copy
+import logging
 import os
 import pickle
 import random
+import warnings
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from . import graphs
 from ._exceptions import ConfigError, DamagedArtifactError, MissingArtifactError
 from .artifacts import atomic_path, read_json, write_json
 from .config import Settings
@@ -225,3 +229,47 @@ def load(directory: Path) -> Model:
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, KeyError) as error:
         raise DamagedArtifactError(path, f"damaged ({type(error).__name__})", "train") from None
     return model
+
+
+class _Exported(nn.Module):
+    """The network as it predicts: softmax probabilities, or values on the target's scale."""
+
+    def __init__(self, model: Perceptron) -> None:
+        super().__init__()
+        self.network = model.network
+        self.classifier = model.spec.task == "classification"
+        self.scale = float(model.architecture["target_scale"])
+        self.mean = float(model.architecture["target_mean"])
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        outputs: torch.Tensor = self.network(features)
+        if self.classifier:
+            return torch.softmax(outputs, dim=1)
+        return outputs * self.scale + self.mean
+
+
+def to_onnx(estimator: Model) -> onnx.ModelProto:
+    """Export the network with PyTorch's exporter: the encoded matrix in, ``scores`` out."""
+    if not isinstance(estimator, Perceptron):
+        raise TypeError(f"expected this framework's model, got {type(estimator).__name__}")
+    module = _Exported(estimator).to("cpu").eval()
+    example = torch.zeros((2, estimator.spec.n_features))
+    # The exporter's registry warns, on every export, that torchvision's operators are absent.
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    registry.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        # The exporter copies torch's own tree specs, which warns of a check it deprecates.
+        warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)`", FutureWarning)
+        program = torch.onnx.export(
+            module,
+            (example,),
+            input_names=[graphs.FEATURES],
+            output_names=[graphs.SCORES],
+            dynamic_shapes={"features": {0: torch.export.Dim("rows")}},
+            opset_version=graphs.OPSET,
+            dynamo=True,
+            verbose=False,
+        )
+    if program is None:  # pragma: no cover - the dynamo exporter always returns a program
+        raise RuntimeError("torch.onnx.export returned no program")
+    return program.model_proto

@@ -12,19 +12,24 @@ of a regressor. The estimator is saved with skops, whose loader refuses every ty
 not told to trust: unlike a pickle, a tampered model file cannot run code.
 """
 
+import copy
 import random
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import sklearn
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+from . import graphs
 from ._exceptions import DamagedArtifactError
-from .artifacts import dump_skops, load_skops
 from .config import Settings
 from .contract import EpochCallback, EpochStats, FloatArray, Model, Preprocessing, Spec, Split
+from .skops_files import dump_skops, load_skops
 
 MODEL_FILE = "model.skops"
 ARTIFACTS = {
@@ -45,6 +50,16 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
+def single(features: FloatArray) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The features rounded to 32-bit floats, as the trees see them in training and after.
+
+    The exported graph (``to_onnx``) compares values with the splits in 32 bits; a tree
+    trained on rounded values has its splits between two such values, so that both
+    runtimes send every row down the same branches.
+    """
+    return np.asarray(features, dtype=np.float32)
+
+
 class GradientBoosting:
     """A histogram gradient-boosting estimator behind the model contract."""
 
@@ -57,7 +72,10 @@ class GradientBoosting:
         """Boost until the validation loss stops improving; refit to the best iteration."""
         self.estimator.set_params(early_stopping=True, scoring="loss", validation_fraction=None)
         self.estimator.fit(
-            train.features, train.target, X_val=validation.features, y_val=validation.target
+            single(train.features),
+            train.target,
+            X_val=single(validation.features),
+            y_val=validation.target,
         )
         # Scores are negated losses, the first one before any tree: iterations count from 1.
         train_losses = -np.asarray(self.estimator.train_score_[1:], dtype=np.float64)
@@ -73,14 +91,14 @@ class GradientBoosting:
         best = int(np.argmin(validation_losses)) + 1
         if best < len(history):
             self.estimator.set_params(early_stopping=False, max_iter=best)
-            self.estimator.fit(train.features, train.target)
+            self.estimator.fit(single(train.features), train.target)
         return history
 
     def predict(self, features: FloatArray) -> FloatArray:
         """Return class probabilities (every class of the spec) or predicted values."""
         if self.spec.task == "regression":
-            return np.asarray(self.estimator.predict(features), dtype=np.float64)
-        seen = np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
+            return np.asarray(self.estimator.predict(single(features)), dtype=np.float64)
+        seen = np.asarray(self.estimator.predict_proba(single(features)), dtype=np.float64)
         probabilities = np.zeros((features.shape[0], self.spec.n_classes))
         probabilities[:, np.asarray(self.estimator.classes_, dtype=np.int64)] = seen
         return probabilities
@@ -128,3 +146,38 @@ def load(directory: Path) -> Model:
     if not isinstance(estimator, expected):
         raise DamagedArtifactError(path, f"holds a {type(estimator).__name__}", "train")
     return GradientBoosting(spec, estimator)
+
+
+def thresholds_rounded_down(estimator: Any) -> Any:  # noqa: ANN401 - sklearn is untyped
+    """A copy of the fitted estimator whose split thresholds are 32-bit floats, rounded down.
+
+    The ONNX graph compares 32-bit features with 32-bit thresholds. A threshold rounded to
+    the nearest 32-bit float can land on a feature's value (1.7 is where the midpoint of
+    1.6 and 1.8 rounds to) and send it down the other branch. Rounded down, to the largest
+    32-bit float at or below it, a threshold compares every 32-bit value, which is what
+    ``single`` gives the trees, exactly as before: both runtimes take the same branches.
+    """
+    copied = copy.deepcopy(estimator)
+    for predictors in copied._predictors:  # noqa: SLF001 - the fitted trees
+        for predictor in predictors:
+            exact = predictor.nodes["num_threshold"]
+            rounded = exact.astype(np.float32)
+            above = rounded.astype(np.float64) > exact
+            rounded[above] = np.nextafter(rounded[above], np.float32(-np.inf))
+            predictor.nodes["num_threshold"] = rounded
+    return copied
+
+
+def to_onnx(estimator: Model) -> onnx.ModelProto:
+    """Convert the fitted estimator with skl2onnx: the encoded matrix in, ``scores`` out."""
+    if not isinstance(estimator, GradientBoosting):
+        raise TypeError(f"expected this framework's model, got {type(estimator).__name__}")
+    classifier = estimator.spec.task == "classification"
+    trees = thresholds_rounded_down(estimator.estimator)
+    graph = convert_sklearn(
+        trees,
+        initial_types=[(graphs.FEATURES, FloatTensorType([None, estimator.spec.n_features]))],
+        options={id(trees): {"zipmap": False}} if classifier else {},
+        target_opset={"": graphs.OPSET, "ai.onnx.ml": graphs.ML_OPSET},
+    )
+    return graphs.rename(graph, "probabilities" if classifier else "variable", graphs.SCORES)

@@ -15,6 +15,8 @@ scaling.
 
 import os
 import random
+import tempfile
+import warnings
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -27,8 +29,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
+import onnx
 import tensorflow as tf
 
+from . import graphs
 from ._exceptions import DamagedArtifactError, MissingArtifactError
 from .artifacts import atomic_path, read_json, write_json
 from .config import Settings
@@ -183,3 +187,35 @@ def load(directory: Path) -> Model:
     except (ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError) as error:
         raise DamagedArtifactError(path, f"damaged ({type(error).__name__})", "train") from None
     return Perceptron(spec, network, scaling)
+
+
+def to_onnx(estimator: Model) -> onnx.ModelProto:
+    """Export the network with Keras (through tf2onnx): the encoded matrix in, ``scores`` out.
+
+    A regressor's network predicts the scaled target: a ``Rescaling`` layer after it turns
+    that back into the target's units, as ``predict`` does.
+    """
+    if not isinstance(estimator, Perceptron):
+        raise TypeError(f"expected this framework's model, got {type(estimator).__name__}")
+    network = estimator.network
+    if estimator.spec.task == "regression":
+        scale, mean = estimator.scaling["target_scale"], estimator.scaling["target_mean"]
+        network = keras.Sequential(
+            [
+                keras.Input((estimator.spec.n_features,)),
+                network,
+                keras.layers.Rescaling(scale, offset=mean),
+            ]
+        )
+    network.predict_on_batch(np.zeros((1, estimator.spec.n_features), dtype=np.float32))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "network.onnx"
+        with warnings.catch_warnings():
+            # Keras' patch of tf2onnx for NumPy 2 probes for np.object, which warns.
+            warnings.filterwarnings("ignore", "In the future `np.object`", FutureWarning)
+            network.export(path, format="onnx", verbose=False, opset_version=graphs.OPSET)
+        graph = onnx.load(path)
+    [source] = graph.graph.input
+    [output] = graph.graph.output
+    graph = graphs.rename(graph, source.name, graphs.FEATURES)
+    return graphs.rename(graph, output.name, graphs.SCORES)

@@ -86,6 +86,10 @@ class TrainingError(ProjectError):
     """Training cannot go on: the loss diverged, or the settings cannot fit the data."""
 
 
+class ExportError(ProjectError):
+    """The model cannot be exported, or its exported graph does not compute what it does."""
+
+
 class ArtifactError(ProjectError):
     """A file the pipeline writes is missing, damaged or out of date.
 

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 Task = Literal["classification", "regression"]
+Runtime = Literal["native", "onnx"]
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -111,6 +113,23 @@ class Model(Protocol):
 
     def save(self, directory: Path) -> None:
         """Write the model's files (``model.ARTIFACTS``) into ``directory``."""
+        ...
+
+
+class Scorer(Protocol):
+    """Turns validated rows into the model's output (see ``Model.predict``).
+
+    ``scoring.NativeScorer`` runs the saved preprocessing and model; ``onnx_runtime.OnnxScorer``
+    the exported ONNX graph of both.
+    """
+
+    @property
+    def spec(self) -> Spec:
+        """The problem the model was built for."""
+        ...
+
+    def __call__(self, rows: pd.DataFrame) -> FloatArray:
+        """Return class probabilities, ``(rows, n_classes)``, or values, ``(rows,)``."""
         ...
 
 

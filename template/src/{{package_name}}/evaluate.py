@@ -7,7 +7,10 @@ Outputs, under ``reports_dir``:
   with a summary of the model's training;
 * ``figures/evaluation.png``: the confusion matrix and ROC curves (classification), or
   predicted against actual values and the residuals (regression), on the test set;
-* ``figures/learning_curve.png``: the training and validation loss per epoch.
+* ``figures/learning_curve.png``: the training and validation loss per epoch;
+* ``explanations.json`` and ``figures/explanations.png``: the permutation importance of
+  each feature (``explain.py``);
+* ``model_card.md``: the model card (``model_card.py``).
 """
 
 import logging
@@ -18,7 +21,11 @@ from . import figures
 from ._exceptions import StaleArtifactError
 from .artifacts import write_json
 from .config import Settings
+from .explain import EXPLANATIONS_FILE, explain_rows
+from .explain import FIGURE as EXPLANATION_FIGURE
+from .explain import draw as draw_importance
 from .metrics import Report, classification_report, regression_report, summary
+from .model_card import CARD_FILE, write_card
 from .predict import Predictor
 from .prepare import INFO_FILE, TEST_FILE, DatasetInfo, digests, load_part
 from .records import RECORD_FILE
@@ -38,6 +45,7 @@ class Evaluation:
     report: Report
     metrics_path: Path
     figures: tuple[Path, ...]
+    documents: tuple[Path, ...] = ()
 
 
 def evaluate(settings: Settings) -> Evaluation:
@@ -74,6 +82,14 @@ def evaluate(settings: Settings) -> Evaluation:
         report = regression_report(values, output)
         drawn = figures.regression_figure(values, output, figures_dir / EVALUATION_FIGURE)
     curve = figures.learning_curve(predictor.record.history, figures_dir / LEARNING_CURVE)
+    explanation = explain_rows(
+        predictor,
+        rows.sample(n=min(len(rows), settings.explain.max_rows), random_state=settings.seed),
+        settings.explain.repeats,
+        settings.seed,
+    )
+    explained = write_json(settings.paths.reports_dir / EXPLANATIONS_FILE, asdict(explanation))
+    drawn_importance = draw_importance(explanation, figures_dir / EXPLANATION_FIGURE)
     record = predictor.record
     metrics_path = write_json(
         settings.paths.reports_dir / METRICS_FILE,
@@ -87,5 +103,8 @@ def evaluate(settings: Settings) -> Evaluation:
             },
         },
     )
+    card = write_card(
+        settings.paths.reports_dir / CARD_FILE, record, dataset, asdict(report), explanation
+    )
     logger.info("test %s; wrote %s", summary(report), metrics_path)
-    return Evaluation(report, metrics_path, (drawn, curve))
+    return Evaluation(report, metrics_path, (drawn, curve, drawn_importance), (explained, card))

@@ -16,12 +16,10 @@ from typing import Any, BinaryIO, Self
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 
-from . import model, preprocessing
 from ._exceptions import DataError, Problem, Source
 from .artifacts import atomic_path
-from .contract import FloatArray, Model, check_output
+from .contract import FloatArray, Runtime, Scorer, check_output
 from .privacy import pseudonymization_key, pseudonymize
 from .records import RunRecord
 from .schema import DatasetSchema, Label
@@ -48,6 +46,10 @@ class Predictions:
     frame: pd.DataFrame
     classes: tuple[Label, ...]
     id_columns: tuple[str, ...]
+    inputs: pd.DataFrame
+    """The validated rows the predictions are of (pseudonymised where the schema says)."""
+    scores: FloatArray
+    """The model's output for them: probabilities or values."""
 
     def __len__(self) -> int:
         """Number of predictions."""
@@ -110,28 +112,31 @@ def reading_types(schema: DatasetSchema) -> dict[str, ColumnType]:
 class Predictor:
     """The saved model with its preprocessing, schema and run record."""
 
-    def __init__(
-        self,
-        schema: DatasetSchema,
-        preprocessor: ColumnTransformer,
-        estimator: Model,
-        record: RunRecord,
-    ) -> None:
-        """Pair a loaded model with what it was trained on."""
+    def __init__(self, schema: DatasetSchema, scorer: Scorer, record: RunRecord) -> None:
+        """Pair a loaded scorer with what its model was trained on."""
         self.schema = schema
-        self.preprocessor = preprocessor
-        self.estimator = estimator
+        self.scorer = scorer
         self.record = record
 
     @classmethod
-    def load(cls, models_dir: Path) -> Self:
+    def load(cls, models_dir: Path, runtime: Runtime = "native") -> Self:
         """Load the model, its preprocessing and its record from ``models_dir``.
+
+        ``runtime="onnx"`` runs ``models/model.onnx`` (``export``) on ONNX Runtime instead:
+        it imports no training framework, so an image for it can leave them out.
 
         Raises:
             ArtifactError: a file is missing or damaged (the message says what to rerun).
         """
         record = RunRecord.read(models_dir)
-        return cls(record.schema, preprocessing.load(models_dir), model.load(models_dir), record)
+        features = record.schema.feature_names
+        if runtime == "onnx":
+            from .onnx_runtime import OnnxScorer  # noqa: PLC0415 - imports no framework
+
+            return cls(record.schema, OnnxScorer.load(models_dir, record.schema), record)
+        from .scoring import NativeScorer  # noqa: PLC0415 - imports the training framework
+
+        return cls(record.schema, NativeScorer.load(models_dir, features), record)
 
     @property
     def classes(self) -> tuple[Label, ...]:
@@ -153,10 +158,8 @@ class Predictor:
         Raises:
             DataError: the model gives NaN or infinity for a row (values too extreme).
         """
-        features = preprocessing.transform(self.preprocessor, rows[list(self.schema.feature_names)])
-        spec = self.estimator.spec
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            output = check_output(spec, self.estimator.predict(features), len(rows))
+            output = check_output(self.scorer.spec, self.scorer(rows), len(rows))
         finite = np.isfinite(output) if output.ndim == 1 else np.isfinite(output).all(axis=1)
         if not finite.all():
             positions = np.flatnonzero(~finite)[:10]
@@ -191,7 +194,7 @@ class Predictor:
             for index, label in enumerate(self.classes):
                 columns[f"{PROBABILITY_PREFIX}{label}"] = rounded[:, index]
         ids = tuple(name for name in self.schema.id_columns if name in rows.columns)
-        return Predictions(pd.DataFrame(columns), self.classes, ids)
+        return Predictions(pd.DataFrame(columns), self.classes, ids, rows, output)
 
     def warn_unexpected_gaps(self, rows: pd.DataFrame, source: Source) -> None:
         """Log a warning per column, complete in training, that now has missing values."""

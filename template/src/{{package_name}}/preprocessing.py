@@ -21,9 +21,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ._exceptions import DamagedArtifactError
-from .artifacts import dump_skops, load_skops
 from .contract import FloatArray, Preprocessing
 from .schema import DatasetSchema
+from .skops_files import dump_skops, load_skops
 
 PREPROCESSING_FILE = "preprocessing.skops"
 # Types of a fitted preprocessing that skops does not trust by default, listed one by one:

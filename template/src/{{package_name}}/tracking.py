@@ -11,16 +11,21 @@ leaks between runs in one process.
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ._exceptions import MissingArtifactError, ProjectError
+from .artifacts import read_json, write_json
 from .config import TrackingSettings
+from .contract import Task
+from .metrics import HEADLINE, Report
 from .records import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -38,7 +43,7 @@ def flatten(settings: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str
             yield name, str(value)[:MAX_PARAM_LENGTH]
 
 
-class TrackingError(Exception):
+class TrackingError(ProjectError):
     """MLflow could not record a run: the store is unreachable or refused a write."""
 
 
@@ -98,3 +103,199 @@ def _log_record(client: MlflowClient, run_id: str, record: RunRecord, models_dir
     )
     client.log_dict(run_id, asdict(record), "run.json")
     client.log_artifacts(run_id, str(models_dir), artifact_path="model")
+
+
+TRACKING_FILE = "tracking.json"
+TEST_TAG = "test.{metric}"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """Where a trained model is in MLflow: its run, and its version of the registered model."""
+
+    run_id: str
+    model: str
+    version: str
+
+    @classmethod
+    def read(cls, models_dir: Path) -> Self:
+        """Read what ``register`` saved beside the model.
+
+        Raises:
+            MissingArtifactError: the model was not recorded in MLflow (run ``train``).
+        """
+        data = read_json(models_dir / TRACKING_FILE, "train")
+        try:
+            return cls(str(data["run_id"]), str(data["model"]), str(data["version"]))
+        except (KeyError, TypeError) as error:
+            raise MissingArtifactError(
+                models_dir / TRACKING_FILE, f"damaged ({error})", "train"
+            ) from None
+
+
+def register(tracking: TrackingSettings, run_id: str, models_dir: Path) -> Registered:
+    """Add the run's model folder as a new version of ``tracking.registered_model``.
+
+    The version and its run are saved beside the model (``tracking.json``), for ``evaluate``
+    to tag the version with its test metrics and for ``promote``.
+
+    Raises:
+        TrackingError: the store refused.
+    """
+    client = MlflowClient(tracking_uri=tracking.uri)
+    name = tracking.registered_model
+    try:
+        if not client.search_registered_models(filter_string=f"name = '{name}'"):
+            client.create_registered_model(name)
+        source = f"{client.get_run(run_id).info.artifact_uri}/model"
+        version = client.create_model_version(name, source, run_id=run_id).version
+    except Exception as error:
+        raise TrackingError(
+            f"MLflow store {tracking.uri} refused a model version: {error}"
+        ) from error
+    registered = Registered(run_id, name, str(version))
+    write_json(models_dir / TRACKING_FILE, asdict(registered))
+    logger.info("registered %s version %s", name, version)
+    return registered
+
+
+def log_evaluation(tracking: TrackingSettings, models_dir: Path, report: Report) -> Registered:
+    """Log the test metrics to the model's run and tag its version with them.
+
+    Raises:
+        MissingArtifactError: the model was not recorded in MLflow.
+        TrackingError: the store refused.
+    """
+    registered = Registered.read(models_dir)
+    client = MlflowClient(tracking_uri=tracking.uri)
+    now = int(time.time() * 1000)
+    values = {
+        key: float(value)
+        for key, value in asdict(report).items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and key != "rows"
+    }
+    try:
+        client.log_batch(
+            registered.run_id,
+            metrics=[Metric(f"test_{key}", value, now, 0) for key, value in values.items()],
+        )
+        for key, value in values.items():
+            client.set_model_version_tag(
+                registered.model, registered.version, TEST_TAG.format(metric=key), str(value)
+            )
+    except Exception as error:
+        raise TrackingError(
+            f"MLflow store {tracking.uri} refused the test metrics: {error}"
+        ) from error
+    return registered
+
+
+def log_export(tracking: TrackingSettings, models_dir: Path, files: Sequence[Path]) -> Registered:
+    """Add exported files (``model.onnx``...) to the model folder of the model's version.
+
+    ``serve --model models:/<name>@<alias> --runtime onnx`` then finds the graph.
+
+    Raises:
+        MissingArtifactError: the model was not recorded in MLflow.
+        TrackingError: the store refused.
+    """
+    registered = Registered.read(models_dir)
+    client = MlflowClient(tracking_uri=tracking.uri)
+    try:
+        for path in files:
+            client.log_artifact(registered.run_id, str(path), artifact_path="model")
+    except Exception as error:
+        raise TrackingError(f"MLflow store {tracking.uri} refused the export: {error}") from error
+    return registered
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The outcome of ``promote``: the candidate, the alias's holder before, and the numbers."""
+
+    alias: str
+    metric: str
+    candidate: str
+    candidate_value: float
+    champion: str | None
+    champion_value: float | None
+    promoted: bool
+
+
+def _test_value(client: MlflowClient, name: str, version: str, metric: str) -> float:
+    tags = client.get_model_version(name, version).tags
+    key = TEST_TAG.format(metric=metric)
+    if key not in tags:
+        raise TrackingError(
+            f"version {version} of {name} has no test {metric}: run evaluate on it first"
+        )
+    return float(tags[key])
+
+
+def champion(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version that holds ``alias``, or None while no version does."""
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as error:
+        # An alias no version holds is an invalid parameter to MLflow, not a missing one.
+        if error.error_code == "INVALID_PARAMETER_VALUE" and alias in str(error):
+            return None
+        raise
+
+
+def promote(
+    tracking: TrackingSettings, models_dir: Path, version: str | None, task: Task, *, force: bool
+) -> Promotion:
+    """Move ``tracking.alias`` to a version whose test metric beats the alias's holder.
+
+    The candidate is ``version``, else the version of the model in ``models_dir``. Without a
+    holder, or with ``force``, the candidate takes the alias whatever its numbers.
+
+    Raises:
+        TrackingError: the store refused, or a version has no test metrics.
+    """
+    name = tracking.registered_model
+    candidate = version or Registered.read(models_dir).version
+    metric, direction = HEADLINE[task]
+    client = MlflowClient(tracking_uri=tracking.uri)
+    try:
+        value = _test_value(client, name, candidate, metric)
+        holder = champion(client, name, tracking.alias)
+        held = None if holder is None else _test_value(client, name, holder, metric)
+        better = held is None or (value > held if direction == "maximize" else value < held)
+        promoted = force or (better and holder != candidate)
+        if promoted:
+            client.set_registered_model_alias(name, tracking.alias, candidate)
+    except TrackingError:
+        raise
+    except Exception as error:
+        raise TrackingError(f"MLflow store {tracking.uri} refused: {error}") from error
+    return Promotion(tracking.alias, metric, candidate, value, holder, held, promoted)
+
+
+def download(tracking: TrackingSettings, uri: str, destination: Path) -> Path:
+    """Download the model folder of a registered version into ``destination``; return it.
+
+    ``uri`` is ``models:/<name>@<alias>`` or ``models:/<name>/<version>``.
+
+    Raises:
+        TrackingError: the URI names no version, or the store refused.
+    """
+    client = MlflowClient(tracking_uri=tracking.uri)
+    reference = uri.removeprefix("models:/")
+    try:
+        if "@" in reference:
+            name, alias = reference.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias)
+        else:
+            name, number = reference.rsplit("/", 1)
+            version = client.get_model_version(name, number)
+    except Exception as error:
+        raise TrackingError(f"{tracking.uri} has no model {uri}: {error}") from error
+    if version.run_id is None:
+        raise TrackingError(f"{uri} has no run to download the model from")
+    try:
+        folder = client.download_artifacts(version.run_id, "model", str(destination))
+    except Exception as error:
+        raise TrackingError(f"cannot fetch {uri} from {tracking.uri}: {error}") from error
+    return Path(folder)

@@ -3,7 +3,8 @@
 ``train`` prepares the data if needed, splits the training rows into the rows the model
 learns from and the validation rows it stops early on (stratified for a classifier), fits
 the preprocessing on the former only, trains, scores the validation rows, and saves the
-preprocessing, the model and the run record. They are written to a staging folder beside
+preprocessing, the model, the reference of the training rows for ``monitor``
+(``monitoring.py``) and the run record. They are written to a staging folder beside
 ``models_dir`` and moved into place only when complete, so an interrupted run never leaves
 a half-saved model where ``evaluate`` or ``predict`` would load it.
 """
@@ -28,7 +29,9 @@ from .metrics import Report, classification_report, regression_report, summary
 from .prepare import TRAIN_FILE, digests, load_part, prepare, split_rows
 from .profiling import timed
 from .records import RECORD_FILE, RunRecord, git_state, package_versions
+from .reference import Reference
 from .schema import DatasetSchema, labels_to_codes
+from .scoring import NativeScorer
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +144,10 @@ def train(settings: Settings) -> RunRecord:
     try:
         preprocessing.save(fitted.preprocessor, staging)
         fitted.estimator.save(staging)
+        scorer = NativeScorer(fitted.preprocessor, fitted.estimator, dataset.schema.feature_names)
+        Reference.build(
+            dataset.schema, rows, scorer(rows), settings.monitor.bins, settings.seed
+        ).write(staging)
         record = RunRecord(
             started_at=started.isoformat(timespec="seconds"),
             duration_seconds=round(time.perf_counter() - clock, 3),
