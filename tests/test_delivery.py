@@ -486,8 +486,8 @@ def test_dvc_stages_depend_on_every_module_they_run(renders: dict[str, Render]) 
     for dvc_yaml, _ in with_answers(renders, "dvc.yaml"):
         package_dir = next((dvc_yaml.parent / "src").iterdir())
         for stage, spec in yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"].items():
-            # train also records the run in MLflow when the project tracks experiments.
-            tracked = stage == "train" and (package_dir / "tracking.py").exists()
+            # The commands record their results in MLflow when the project tracks experiments.
+            tracked = stage != "prepare" and (package_dir / "tracking.py").exists()
             needed: set[str] = set()
             todo = [stage, "tracking"] if tracked else [stage]
             while todo:

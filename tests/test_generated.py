@@ -458,7 +458,7 @@ def digests(folder: Path) -> dict[str, str]:
 def test_dvc_pipeline_reproduces_and_round_trips_through_a_remote(
     template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
 ) -> None:
-    """`dvc repro` runs prepare -> train -> evaluate, then skips them; push/pull restore outputs.
+    """`dvc repro` runs prepare, train, evaluate and export, then skips them; push/pull restore.
 
     The render ships the files `dvc init` makes (checked against a real `dvc init`), so it
     runs in a copy of the installed render (its own Git repository, the same virtualenv):
@@ -482,13 +482,15 @@ def test_dvc_pipeline_reproduces_and_round_trips_through_a_remote(
         assert (project / name_of_file).read_text() == (scratch / name_of_file).read_text()
 
     first = run([*dvc, "repro"], project, env=venv).stdout
-    for stage in ("prepare", "train", "evaluate"):
+    stages = ("prepare", "train", "evaluate", "export")
+    for stage in stages:
         assert f"Running stage '{stage}'" in first
     lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
-    assert set(lock["stages"]) == {"prepare", "train", "evaluate"}
+    assert set(lock["stages"]) == set(stages)
     assert (project / "reports" / "metrics.json").is_file()
+    assert (project / "models" / "model.onnx").is_file()
     again = run([*dvc, "repro"], project, env=venv).stdout
-    assert again.count("didn't change, skipping") == 3, again
+    assert again.count("didn't change, skipping") == len(stages), again
     assert "up to date" in run([*dvc, "status"], project, env=venv).stdout
     assert git(project, "status", "--porcelain") == "?? dvc.lock\n", "outputs must be ignored"
 
