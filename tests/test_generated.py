@@ -170,8 +170,9 @@ def test_readme_first_run_works_on_the_default_config(
     render (with its virtualenv, through ``UV_PROJECT_ENVIRONMENT``), so the data, model and
     reports they write stay out of the render the other tests check. The ONNX graph must
     pass its parity check, the held-out rows must not drift (``monitor`` would exit 3), and
-    the first version must become the champion. Then a malformed row must give one
-    ``error:`` line naming the row and the field, and exit 1.
+    the first version must become the champion, and an environment holding only what the
+    README says an ONNX-only image needs must predict what the model does. Then a malformed
+    row must give one ``error:`` line naming the row and the field, and exit 1.
     """
     installed_project = installed(name, template, tmp_path_factory)
     project = tmp_path / "project"
@@ -214,6 +215,7 @@ def test_readme_first_run_works_on_the_default_config(
     assert 0.8 <= metrics["test"]["accuracy"] <= 1, "the default model learns the demo"
 
     check_export_monitor_and_promotion(project, output, test_rows)
+    check_onnx_only_environment(project, tmp_path, output)
 
     predictions = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert [prediction["row"] for prediction in predictions] == list(range(1, test_rows + 1))
@@ -241,27 +243,14 @@ ONNX_ONLY = {"matplotlib", "onnx", "scikit-learn", "scipy", "skl2onnx", "skops",
 ONNX_ONLY |= {"keras", "onnxscript", "tensorflow", "tensorflow-cpu", "tf2onnx"}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", in_group(list(RENDERS)))
-def test_an_environment_without_the_training_libraries_predicts_on_onnx(
-    template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
-) -> None:
+def check_onnx_only_environment(project: Path, work: Path, native_output: str) -> None:
     """Install what the README says an ONNX-only image needs, and predict with it.
 
-    The README's ``uv export`` command writes the requirements; a fresh virtualenv gets
-    them and the package without its dependencies; its ``predict --runtime onnx`` must
-    print what the full environment's native model predicts.
+    The README's ``uv export`` command writes the requirements, which must leave out every
+    training library; a fresh virtualenv gets them and the package without its
+    dependencies; its ``predict --runtime onnx`` of the test rows must print what the
+    first run's native ``predict`` printed.
     """
-    installed_project = installed(name, template, tmp_path_factory)
-    project = tmp_path / "project"
-    shutil.copytree(installed_project, project, ignore=shutil.ignore_patterns(".venv", ".git"))
-    env = {"UV_PROJECT_ENVIRONMENT": str(installed_project / ".venv"), "UV_NO_SYNC": "1"}
-    slug = read_answers(project)["project_slug"]
-    for command in (["train"], ["export"]):
-        run([uv_binary(), "run", slug, *command], project, env=env)
-    test_rows = str(project / "data" / "processed" / "test.parquet")
-    native = run([uv_binary(), "run", slug, "predict", test_rows], project, env=env).stdout
-
     readme = (project / "README.md").read_text(encoding="utf-8")
     section = readme.partition("## ONNX export")[2].partition("\n## ")[0]
     export_command = section.split("```bash\n", 1)[1].split("```", 1)[0]
@@ -271,14 +260,16 @@ def test_an_environment_without_the_training_libraries_predicts_on_onnx(
     listed = {line.split("==")[0] for line in requirements.splitlines() if "==" in line}
     assert {"onnxruntime", "pandas", "pyarrow"} <= listed
     assert listed.isdisjoint(ONNX_ONLY), listed & ONNX_ONLY
-    slim = tmp_path / "slim"
+    slim = work / "slim"
     run([uv_binary(), "venv", str(slim)], project)
     python = ["--python", str(slim / "bin" / "python")]
     run([uv_binary(), "pip", "install", *python, "-r", "requirements-onnx.txt"], project)
     run([uv_binary(), "pip", "install", *python, "--no-deps", "."], project)
+    slug = read_answers(project)["project_slug"]
+    test_rows = str(project / "data" / "processed" / "test.parquet")
     command = [str(slim / "bin" / slug), "predict", "--runtime", "onnx", test_rows]
     onnx_lines = run(command, project).stdout.splitlines()
-    native_lines = native.splitlines()
+    native_lines = [line for line in native_output.splitlines() if line.startswith("{")]
     assert len(onnx_lines) == len(native_lines) > 0
     for ours, theirs in zip(onnx_lines, native_lines, strict=True):
         onnx_prediction, native_prediction = json.loads(ours), json.loads(theirs)

@@ -6,16 +6,21 @@ server (``http://...``) to share runs. Browse a local store with
 ``uvx mlflow ui --backend-store-uri sqlite:///mlflow.db``.
 
 The client API is used directly (no ``mlflow.start_run`` global state), so tracking never
-leaks between runs in one process.
+leaks between runs in one process. MLflow sends usage telemetry to its maintainers from the
+moment it is imported, unless told not to: it is told here, before the import, unless
+``MLFLOW_DISABLE_TELEMETRY`` is already set (``false`` switches it back on).
 """
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Self
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
