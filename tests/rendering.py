@@ -73,6 +73,7 @@ ALL_ON: Answers = {
     "kubernetes": True,
     "experiment_tracking": "mlflow",
     "data_versioning": "dvc",
+    "distributed": "ray",
 }
 # A generated project's own checks, each run with `uv run` in an installed render.
 PROJECT_CHECKS: dict[str, list[str]] = {
@@ -325,17 +326,18 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     """
     package = f"src/{answers['package_name']}"
     modules = ["__init__", "__main__", "_exceptions", "artifacts", "cli", "config", "contract"]
-    modules += ["evaluate", "explain", "export", "figures", "graphs", "hyperparameters", "log"]
+    modules += ["distributions", "evaluate", "explain", "export", "figures", "graphs"]
+    modules += ["hyperparameters", "log"]
     modules += ["metrics", "model", "model_card", "monitoring", "onnx_runtime", "predict"]
     modules += ["prepare", "preprocessing", "privacy", "profiling", "records", "reference"]
     modules += ["schema"]
-    modules += ["scoring", "sections", "security", "skops_files", "sources", "train"]
+    modules += ["scoring", "sections", "security", "skops_files", "sources", "train", "tune"]
     test_modules = ["conftest", "helpers", "test_artifacts", "test_cli", "test_config"]
     test_modules += ["test_exceptions", "test_explain", "test_export", "test_figures"]
     test_modules += ["test_framework", "test_log", "test_metrics", "test_model", "test_monitoring"]
     test_modules += ["test_pipeline", "test_prepare"]
     test_modules += ["test_preprocessing", "test_profiling", "test_records", "test_schema"]
-    test_modules += ["test_security", "test_skops_files", "test_sources"]
+    test_modules += ["test_security", "test_skops_files", "test_sources", "test_tune"]
     benchmarks = ["test_bench_data", "test_bench_onnx", "test_bench_profiling"]
     benchmarks += ["test_bench_security"]
     folders = ["data/raw", "data/processed", "models", "reports/figures"]
@@ -373,6 +375,13 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files.add("tests/test_serving.py")
     if answers["experiment_tracking"] == "mlflow":
         files |= {f"{package}/tracking.py", "tests/test_tracking.py"}
+    if answers["distributed"] == "ray":
+        files |= {f"{package}/distributed.py", "tests/test_distributed.py"}
+        files.add("benchmarks/test_bench_distributed.py")
+    if answers["distributed"] == "ray" and answers["ml_framework"] == "pytorch":
+        files.add("benchmarks/test_bench_data_parallel.py")
+    if answers["distributed"] == "ray" and answers["docker"] and answers["kubernetes"]:
+        files |= {"deploy/ray/kustomization.yaml", "deploy/ray/rayjob.yaml"}
     if answers["data_versioning"] == "dvc":
         files |= {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore"}
     return files

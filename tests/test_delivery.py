@@ -9,11 +9,14 @@ manifests. The structure tests read the files as Docker, CI and Kubernetes would
 
 import ast
 import json
+import os
 import re
 from collections.abc import Iterator
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -24,7 +27,7 @@ from delivery import (
     dockerignore_patterns,
     labels_of,
 )
-from rendering import RENDERS_GROUP, Render, choices_of, run, venv_tool
+from rendering import RENDERS_GROUP, ROOT, Render, choices_of, run, venv_tool
 
 pytestmark = pytest.mark.xdist_group(RENDERS_GROUP)
 
@@ -35,6 +38,28 @@ CI_WORKFLOW = ".github/workflows/ci.yml"
 UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
 SPDX = {"Proprietary": "LicenseRef-Proprietary"}
 HEALTH_PATHS = {"livenessProbe": "/health", "readinessProbe": "/ready", "startupProbe": "/health"}
+# Schemas copied from the projects that define them (its README names each source).
+SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
+RAYJOB_CRD = "kuberay-v1.7.0-ray.io_rayjobs.yaml"
+
+
+def shared_schema(name: str) -> Path:
+    """Return a schema of ../shared/schemas; skip without the folder, but fail under CI."""
+    path = SHARED_SCHEMAS / name
+    if not path.is_file():
+        message = f"{SHARED_SCHEMAS} has no {name} (the schemas shared with this repository's CI)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def crd_schema(path: Path, version: str = "v1") -> dict[str, Any]:
+    """The OpenAPI v3 schema of one served version of a CustomResourceDefinition file."""
+    crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+    (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version and v["served"]]
+    schema: dict[str, Any] = served["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def existing(renders: dict[str, Render], relative: str) -> list[Path]:
@@ -430,6 +455,43 @@ def test_manifests_run_the_image_safely(renders: dict[str, Render]) -> None:
         else:
             assert not probes
             assert pod["restartPolicy"] == "Never"
+
+
+def test_the_rayjob_matches_kuberays_crd_and_runs_the_image_safely(
+    renders: dict[str, Render],
+) -> None:
+    validator = jsonschema.Draft7Validator(crd_schema(shared_schema(RAYJOB_CRD)))
+    jobs = list(with_answers(renders, "deploy/ray/rayjob.yaml"))
+    assert {answers["distributed"] for _, answers in jobs} == {"ray"}
+    assert jobs, "a quick-layer render has a RayJob"
+    for path, answers in jobs:
+        slug, prefix = answers["project_slug"], answers["package_name"].upper() + "_"
+        job = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert [error.message for error in validator.iter_errors(job)] == [], path
+        broken = deepcopy(job)
+        broken["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["replicas"] = "two"
+        assert list(validator.iter_errors(broken)), "the schema checks the worker group"
+        assert job["spec"]["entrypoint"] == f"{slug} tune --workers 2"
+        assert job["spec"]["shutdownAfterJobFinishes"] is True
+        cluster = job["spec"]["rayClusterSpec"]
+        pods = [cluster["headGroupSpec"]["template"]["spec"]]
+        pods += [group["template"]["spec"] for group in cluster["workerGroupSpecs"]]
+        for pod in pods:
+            assert pod["automountServiceAccountToken"] is False
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            assert str(pod["securityContext"]["runAsUser"]) == UID
+            (container,) = pod["containers"]
+            assert container["image"] == slug
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+            environment = {item["name"]: item["value"] for item in container["env"]}
+            assert environment["RAY_USAGE_STATS_ENABLED"] == "0"
+            assert environment[f"{prefix}PATHS__REPORTS_DIR"].startswith(container["workingDir"])
+            mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+            assert mounts == {"/tmp", "/dev/shm"}  # noqa: S108 - the writable emptyDirs
+        kustomization = yaml.safe_load((path.parent / "kustomization.yaml").read_text("utf-8"))
+        assert kustomization["resources"] == ["rayjob.yaml"]
+        assert kustomization["images"][0]["name"] == slug
 
 
 # --- DVC -------------------------------------------------------------------------------

@@ -40,7 +40,8 @@ RENDERS: dict[str, dict[str, Any]] = {
     "defaults": {},
     # Also the GitLab render: its .gitlab-ci.yml commands run below.
     "framework-none": {"ml_framework": "none", "ci_provider": "gitlab"},
-    "framework-pytorch": {"ml_framework": "pytorch"},
+    # With Ray: its tests train on two data-parallel workers and run trials in parallel.
+    "framework-pytorch": {"ml_framework": "pytorch", "distributed": "ray"},
     "framework-tensorflow": {"ml_framework": "tensorflow"},
     "all-on": ALL_ON,
 }
@@ -240,6 +241,7 @@ def test_readme_first_run_works_on_the_default_config(
 
 
 ONNX_ONLY = {"matplotlib", "onnx", "scikit-learn", "scipy", "skl2onnx", "skops", "torch"}
+ONNX_ONLY |= {"optuna", "ray", "tomli-w"}
 ONNX_ONLY |= {"keras", "onnxscript", "tensorflow", "tensorflow-cpu", "tf2onnx"}
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from .distributions import Distribution, FloatRange, LogFloatRange
 from .sections import Section
 
 
@@ -24,3 +25,10 @@ class TrainSettings(Section):
     epochs: Annotated[int, Field(ge=1, le=1_000_000)] = 500
     learning_rate: Annotated[float, Field(gt=0, lt=2)] = 1.0
     patience: Annotated[int, Field(ge=1, le=10_000)] = 25
+
+
+# What `tune` searches unless [tune.space] says otherwise: the penalty and the step size.
+SEARCH_SPACE: dict[str, Distribution] = {
+    "model.l2": LogFloatRange(low=1e-6, high=1.0),
+    "train.learning_rate": FloatRange(low=0.1, high=1.9),
+}

@@ -38,6 +38,10 @@ ARTIFACTS = {
 }
 PACKAGES: tuple[str, ...] = ("numpy",)
 PREPROCESSING = Preprocessing(impute=True, scale=True)
+# Each step is reported as it ends, so `tune` can stop a trial that falls behind.
+EPOCH_TRAINED = True
+# `train --workers N` on Ray Train: the baseline trains on one worker.
+DATA_PARALLEL = False
 TASKS: tuple[Task, ...] = ("classification", "regression")
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from .distributions import Choice, Distribution, FloatRange, LogFloatRange
 from .sections import Section
 
 
@@ -30,3 +31,13 @@ class TrainSettings(Section):
     learning_rate: Annotated[float, Field(gt=0, le=10)] = 1e-3
     patience: Annotated[int, Field(ge=1, le=10_000)] = 20
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+
+# What `tune` searches unless [tune.space] says otherwise: the step size, the width and
+# depth of the network and how strongly it is regularised.
+SEARCH_SPACE: dict[str, Distribution] = {
+    "train.learning_rate": LogFloatRange(low=1e-4, high=3e-2),
+    "model.hidden_units": Choice(choices=([32], [64, 64], [128, 64])),
+    "model.dropout": FloatRange(low=0.0, high=0.4),
+    "model.weight_decay": LogFloatRange(low=1e-6, high=1e-2),
+}

@@ -8,6 +8,12 @@ not improved for ``train.patience`` epochs, and the best epoch's weights are kep
 ``seed_everything`` makes runs repeatable: it seeds every generator and turns on PyTorch's
 deterministic algorithms.
 
+Inside a ``torch.distributed`` process group (Ray Train starts one per worker for
+``train --workers N``), ``fit`` trains data-parallel: the network is wrapped in
+``DistributedDataParallel``, which averages the gradients of the workers, and each worker
+draws its own shard of the training rows (``DistributedSampler``). The validation loss is
+measured on every validation row by every worker, so all of them stop at the same epoch.
+
 The weights are saved as a plain ``state_dict`` and loaded with ``weights_only=True``, so a
 tampered model file cannot run code; ``model.json`` holds the architecture.
 """
@@ -27,7 +33,7 @@ import numpy as np
 import onnx
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from . import graphs
 from ._exceptions import ConfigError, DamagedArtifactError, MissingArtifactError
@@ -43,6 +49,10 @@ ARTIFACTS = {
 }
 PACKAGES: tuple[str, ...] = ("torch",)
 PREPROCESSING = Preprocessing(impute=True, scale=True)
+# Each epoch is reported as it ends, so `tune` can stop a trial that falls behind.
+EPOCH_TRAINED = True
+# `train --workers N` on Ray Train: DistributedDataParallel in a torch process group.
+DATA_PARALLEL = True
 
 
 def select_device(requested: str, *, cuda: bool, mps: bool) -> str:
@@ -77,6 +87,16 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(mode=True)
     torch.backends.cudnn.benchmark = False
+
+
+def data_parallel() -> bool:
+    """Whether this process is one worker of several in a ``torch.distributed`` group."""
+    distributed = torch.distributed
+    return (
+        distributed.is_available()
+        and distributed.is_initialized()
+        and distributed.get_world_size() > 1
+    )
 
 
 def build_network(spec: Spec, hidden_units: tuple[int, ...], dropout: float) -> nn.Sequential:
@@ -139,24 +159,34 @@ class Perceptron:
             self.architecture["target_scale"] = scale if scale > 0 else 1.0
         features, targets = self._tensor(train.features), self._targets(train.target)
         checks, check_targets = self._tensor(validation.features), self._targets(validation.target)
+        rows = TensorDataset(features, targets)
+        sampler: DistributedSampler[Any] | None = None
+        if data_parallel():
+            sampler = DistributedSampler(rows, seed=self.settings.seed)
         batches = DataLoader(
-            TensorDataset(features, targets),
+            rows,
             batch_size=options.batch_size,
-            shuffle=True,
+            shuffle=sampler is None,
+            sampler=sampler,
             generator=torch.Generator().manual_seed(self.settings.seed),
         )
+        network = (
+            self.network if sampler is None else nn.parallel.DistributedDataParallel(self.network)
+        )
         optimizer = torch.optim.Adam(
-            self.network.parameters(),
+            network.parameters(),
             lr=options.learning_rate,
             weight_decay=self.settings.model.weight_decay,
         )
         history: list[EpochStats] = []
         best_loss, best_state, waited = float("inf"), copy.deepcopy(self.network.state_dict()), 0
         for epoch in range(1, options.epochs + 1):
-            self.network.train()
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            network.train()
             for batch_features, batch_targets in batches:
                 optimizer.zero_grad()
-                loss = self._loss(self.network(batch_features), batch_targets)
+                loss = self._loss(network(batch_features), batch_targets)
                 loss.backward()  # type: ignore[no-untyped-call] # torch leaves it unannotated
                 optimizer.step()
             stats = EpochStats(

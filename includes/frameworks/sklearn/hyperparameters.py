@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from .distributions import Distribution, FloatRange, IntRange, LogFloatRange
 from .sections import Section
 
 
@@ -27,3 +28,13 @@ class TrainSettings(Section):
     learning_rate: Annotated[float, Field(gt=0, le=10)] = 0.1
     max_iterations: Annotated[int, Field(ge=1, le=100_000)] = 500
     patience: Annotated[int, Field(ge=1, le=10_000)] = 20
+
+
+# What `tune` searches unless [tune.space] says otherwise: the step size and the size and
+# regularisation of the trees.
+SEARCH_SPACE: dict[str, Distribution] = {
+    "train.learning_rate": LogFloatRange(low=0.01, high=0.3),
+    "model.max_leaf_nodes": IntRange(low=8, high=128, log=True),
+    "model.min_samples_leaf": IntRange(low=2, high=50, log=True),
+    "model.l2_regularization": FloatRange(low=0.0, high=1.0),
+}

@@ -38,6 +38,10 @@ ARTIFACTS = {
 }
 PACKAGES: tuple[str, ...] = ("scikit-learn", "skops")
 PREPROCESSING = Preprocessing(impute=False, scale=False)
+# Boosting reports its iterations once the fit is over, too late for `tune` to prune a trial.
+EPOCH_TRAINED = False
+# `train --workers N` on Ray Train: gradient boosting trains on one worker.
+DATA_PARALLEL = False
 # The types of a fitted estimator beyond those skops trusts by default.
 TRUSTED_TYPES = (
     "numpy.dtype",

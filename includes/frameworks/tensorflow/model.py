@@ -47,6 +47,11 @@ ARTIFACTS = {
 }
 PACKAGES: tuple[str, ...] = ("keras", "tensorflow", "tensorflow-cpu")
 PREPROCESSING = Preprocessing(impute=True, scale=True)
+# Each epoch is reported as it ends, so `tune` can stop a trial that falls behind.
+EPOCH_TRAINED = True
+# `train --workers N` on Ray Train: not for Keras 3, whose `fit` fails under TensorFlow's
+# MultiWorkerMirroredStrategy (keras-team/keras#20585): the network trains on one worker.
+DATA_PARALLEL = False
 
 
 def seed_everything(seed: int) -> None:

@@ -2,7 +2,8 @@
 
 The pipeline (``train``, ``evaluate``, ``predict``, the API) reaches the model only through
 ``Model`` and the module-level names of ``model.py``: ``create``, ``load``,
-``seed_everything``, ``PREPROCESSING``, ``ARTIFACTS`` and ``PACKAGES``. mypy checks that the
+``seed_everything``, ``PREPROCESSING``, ``ARTIFACTS``, ``PACKAGES``, ``EPOCH_TRAINED`` and
+``DATA_PARALLEL``. mypy checks that the
 framework's model meets the protocol, and ``tests/test_model.py`` runs one contract test on
 whichever framework this project uses.
 

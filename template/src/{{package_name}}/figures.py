@@ -2,14 +2,15 @@
 
 ``evaluation.png`` holds the test-set figures of the task: a classifier's confusion matrix
 and the ROC curve of each class against the rest, or a regressor's predicted against actual
-values and its residuals. ``learning_curve.png`` holds every model's losses per epoch. The
+values and its residuals. ``learning_curve.png`` holds every model's losses per epoch;
+``tune`` draws a study's history and the importance of each tuned setting. The
 file names are the same for both tasks, so a pipeline tool (DVC) can list them as outputs.
 
 Figures are drawn on their own ``Figure`` (no pyplot state, no window) and written
 atomically; the PNG metadata names no software version, so equal results give equal bytes.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, PredictionErrorDisplay, RocC
 
 from .artifacts import atomic_path
 from .contract import EpochStats, FloatArray, IntArray
+from .metrics import Direction
 from .schema import Label
 
 PNG_METADATA = {"Software": None}
@@ -110,4 +112,32 @@ def learning_curve(history: Sequence[EpochStats], path: Path) -> Path:
     axes.axvline(best.epoch, linestyle=":", color="grey", label=f"best epoch ({best.epoch})")
     axes.set(xlabel="epoch", ylabel="loss", title="Learning curve")
     axes.legend()
+    return save(figure, path)
+
+
+def tuning_history(
+    values: Sequence[tuple[int, float]], metric: str, direction: Direction, path: Path
+) -> Path:
+    """Draw each completed trial's validation metric and the best one so far."""
+    figure = Figure(figsize=(7, 4))
+    axes = figure.subplots()
+    numbers = [number for number, _ in values]
+    scores = np.asarray([value for _, value in values])
+    best = (
+        np.minimum.accumulate(scores) if direction == "minimize" else np.maximum.accumulate(scores)
+    )
+    axes.scatter(numbers, scores, label="trial", color="tab:blue")
+    axes.step(numbers, best, where="post", label="best so far", color="tab:red")
+    axes.set(xlabel="trial", ylabel=f"validation {metric}", title="Optimisation history")
+    axes.legend()
+    return save(figure, path)
+
+
+def parameter_importance(importances: Mapping[str, float], path: Path) -> Path:
+    """Draw how much of the metric's variation each tuned setting explains (fANOVA)."""
+    names = sorted(importances, key=importances.__getitem__)
+    figure = Figure(figsize=(7, 1.5 + 0.4 * len(names)))
+    axes = figure.subplots()
+    axes.barh(names, [importances[name] for name in names], color="tab:blue")
+    axes.set(xlabel="importance (share of the variation)", title="Importance of each setting")
     return save(figure, path)

@@ -22,6 +22,17 @@ HEADLINE: dict[Task, tuple[str, Direction]] = {
     "classification": ("accuracy", "maximize"),
     "regression": ("rmse", "minimize"),
 }
+# Every single-number metric of each task's report, and which way is better (``tune.metric``).
+DIRECTIONS: dict[Task, dict[str, Direction]] = {
+    "classification": {
+        "log_loss": "minimize",
+        "accuracy": "maximize",
+        "balanced_accuracy": "maximize",
+        "macro_f1": "maximize",
+        "roc_auc": "maximize",
+    },
+    "regression": {"rmse": "minimize", "mae": "minimize", "r2": "maximize"},
+}
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ A record is a JSON document saved next to the model (``run.json``): the settings
 the dataset digests and schema (the model's input contract), the validation metrics and
 per-epoch history, the Git commit, the versions of
 Python and of every package that shaped the result, the device, when it ran and how long.
+A ``TrialRecord`` is the smaller record of one trial of ``tune`` (``tune.py``).
 """
 
 import platform
@@ -95,3 +96,18 @@ class RunRecord:
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
             raise DamagedArtifactError(path, f"damaged ({problem})", "train") from None
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One ended trial of ``tune``, as ``reports/tuning/<study>/trial-<number>.json`` keeps it."""
+
+    study: str
+    number: int
+    state: str
+    params: dict[str, Any]
+    metric: str
+    value: float | None
+    validation: dict[str, Any] | None
+    history: list[dict[str, float]]
+    duration_seconds: float | None

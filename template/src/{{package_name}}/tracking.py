@@ -14,8 +14,8 @@ moment it is imported, unless told not to: it is told here, before the import, u
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -31,7 +31,7 @@ from .artifacts import read_json, write_json
 from .config import TrackingSettings
 from .contract import Task
 from .metrics import HEADLINE, Report
-from .records import RunRecord
+from .records import RunRecord, TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +52,13 @@ class TrackingError(ProjectError):
     """MLflow could not record a run: the store is unreachable or refused a write."""
 
 
-def log_run(tracking: TrackingSettings, record: RunRecord, models_dir: Path) -> str:
-    """Record a finished training run in MLflow and return the MLflow run id.
+def new_run(
+    tracking: TrackingSettings, name: str, tags: Mapping[str, str] | None = None
+) -> tuple[MlflowClient, str]:
+    """Start a run named ``name`` in the experiment (created if new); return its id.
 
-    A run that fails half-way is marked ``FAILED`` in MLflow (never left ``RUNNING``), and
-    the failure is raised as a ``TrackingError`` that says which store refused.
+    Raises:
+        TrackingError: the store cannot be reached or refused the run.
     """
     try:
         client = MlflowClient(tracking_uri=tracking.uri)
@@ -66,9 +68,21 @@ def log_run(tracking: TrackingSettings, record: RunRecord, models_dir: Path) -> 
             if experiment is not None
             else client.create_experiment(tracking.experiment)
         )
-        run_id: str = client.create_run(experiment_id, run_name=record.started_at).info.run_id
+        run_id: str = client.create_run(
+            experiment_id, run_name=name, tags=dict(tags or {})
+        ).info.run_id
     except Exception as error:
         raise TrackingError(f"MLflow store {tracking.uri} refused a new run: {error}") from error
+    return client, run_id
+
+
+def log_run(tracking: TrackingSettings, record: RunRecord, models_dir: Path) -> str:
+    """Record a finished training run in MLflow and return the MLflow run id.
+
+    A run that fails half-way is marked ``FAILED`` in MLflow (never left ``RUNNING``), and
+    the failure is raised as a ``TrackingError`` that says which store refused.
+    """
+    client, run_id = new_run(tracking, record.started_at)
     try:
         _log_record(client, run_id, record, models_dir)
         client.set_terminated(run_id)
@@ -304,3 +318,63 @@ def download(tracking: TrackingSettings, uri: str, destination: Path) -> Path:
     except Exception as error:
         raise TrackingError(f"cannot fetch {uri} from {tracking.uri}: {error}") from error
     return Path(folder)
+
+
+def _log_trial(client: MlflowClient, run_id: str, record: TrialRecord) -> None:
+    """Log a trial's parameters, validation metrics and losses per epoch, and end its run."""
+    now = int(time.time() * 1000)
+    scores = {
+        f"validation_{key}": float(value)
+        for key, value in (record.validation or {}).items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and key != "rows"
+    }
+    metrics = [Metric(key, value, now, 0) for key, value in scores.items()]
+    for epoch in record.history:
+        step = int(epoch["epoch"])
+        metrics += [
+            Metric(f"epoch_{key}", value, now, step)
+            for key, value in epoch.items()
+            if key != "epoch"
+        ]
+    client.log_batch(
+        run_id,
+        metrics=metrics,
+        params=[Param(key, str(value)[:MAX_PARAM_LENGTH]) for key, value in record.params.items()],
+        tags=[RunTag("tune.state", record.state)],
+    )
+    client.set_terminated(run_id, status="FINISHED" if record.state == "complete" else "KILLED")
+
+
+@contextmanager
+def tuning_run(tracking: TrackingSettings, study: str) -> Iterator[Callable[[TrialRecord], None]]:
+    """Open a parent run for a ``tune`` study; yield a callback that logs each trial under it.
+
+    Each trial becomes a nested run (MLflow's ``mlflow.parentRunId`` tag), finished when it
+    completed and killed when it was pruned or failed. The parent ends ``FAILED`` if the
+    study stops with an error, ``KILLED`` if it is interrupted.
+    """
+    client, parent = new_run(tracking, f"tune {study}", {"tune.study": study})
+    experiment_id = client.get_run(parent).info.experiment_id
+
+    def log_trial(record: TrialRecord) -> None:
+        try:
+            run_id = client.create_run(
+                experiment_id,
+                run_name=f"{study} trial {record.number}",
+                tags={"mlflow.parentRunId": parent, "tune.study": study},
+            ).info.run_id
+            _log_trial(client, run_id, record)
+        except Exception as error:
+            message = f"MLflow store {tracking.uri} refused trial {record.number}: {error}"
+            raise TrackingError(message) from error
+
+    status = "FAILED"
+    try:
+        yield log_trial
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        with suppress(Exception):  # the store may be the reason for the failure
+            client.set_terminated(parent, status=status)

@@ -14,6 +14,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from sklearn.compose import ColumnTransformer
 from . import DISTRIBUTION, model, preprocessing
 from ._exceptions import TrainingError
 from .config import Settings
-from .contract import EpochStats, Model, Spec, Split
+from .contract import EpochCallback, EpochStats, Model, Spec, Split
 from .metrics import Report, classification_report, regression_report, summary
 from .prepare import TRAIN_FILE, digests, load_part, prepare, split_rows
 from .profiling import timed
@@ -36,8 +37,8 @@ from .scoring import NativeScorer
 logger = logging.getLogger(__name__)
 
 
-def report_epoch(stats: EpochStats) -> None:
-    """Report one epoch as a plain log line (readable on a terminal and in CI logs alike).
+def check_epoch(stats: EpochStats) -> None:
+    """Refuse an epoch whose losses are not finite.
 
     Raises:
         TrainingError: a loss is not finite. Early stopping would otherwise keep "the best"
@@ -49,6 +50,11 @@ def report_epoch(stats: EpochStats) -> None:
             f"validation {stats.validation_loss}): a feature value too large for the model's "
             "arithmetic, or an optimiser that diverges (lower the learning rate)"
         )
+
+
+def report_epoch(stats: EpochStats) -> None:
+    """Check one epoch (``check_epoch``) and log it as a plain line, for terminals and CI."""
+    check_epoch(stats)
     logger.info(
         "epoch %d: train loss %.4f, validation loss %.4f",
         stats.epoch,
@@ -85,9 +91,38 @@ class Fitted:
     validation: Report
 
 
+def train_here(
+    settings: Settings, spec: Spec, train: Split, validation: Split, report: EpochCallback
+) -> tuple[Model, list[EpochStats]]:
+    """Create the model for ``spec`` and train it in this process; return it and its epochs."""
+    estimator = model.create(settings, spec)
+    logger.info(
+        "training a %s on %d rows of %d encoded columns, validating on %d (%s)",
+        spec.task,
+        len(train),
+        spec.n_features,
+        len(validation),
+        ", ".join(f"{key} {value}" for key, value in estimator.runtime().items()),
+    )
+    return estimator, estimator.fit(train, validation, report=report)
+
+
+Trainer = Callable[[Settings, Spec, Split, Split, EpochCallback], tuple[Model, list[EpochStats]]]
+
+
 @timed(level=logging.DEBUG)
-def fit(settings: Settings, schema: DatasetSchema, rows: pd.DataFrame) -> Fitted:
-    """Split ``rows`` for early stopping, fit the preprocessing and the model, score them."""
+def fit(
+    settings: Settings,
+    schema: DatasetSchema,
+    rows: pd.DataFrame,
+    report: EpochCallback = report_epoch,
+    trainer: Trainer = train_here,
+) -> Fitted:
+    """Split ``rows`` for early stopping, fit the preprocessing and the model, score them.
+
+    ``report`` sees every epoch (``tune`` passes one that also prunes hopeless trials);
+    ``trainer`` trains the model (``train_here``, or on Ray Train's workers).
+    """
     learn, check = split_rows(
         rows, schema, settings.data.validation_fraction, settings.seed, TRAIN_FILE
     )
@@ -100,16 +135,7 @@ def fit(settings: Settings, schema: DatasetSchema, rows: pd.DataFrame) -> Fitted
         n_features=train_split.features.shape[1],
         n_classes=len(schema.target.classes),
     )
-    estimator = model.create(settings, spec)
-    logger.info(
-        "training a %s on %d rows of %d encoded columns, validating on %d (%s)",
-        spec.task,
-        len(train_split),
-        spec.n_features,
-        len(validation_split),
-        ", ".join(f"{key} {value}" for key, value in estimator.runtime().items()),
-    )
-    history = estimator.fit(train_split, validation_split, report=report_epoch)
+    estimator, history = trainer(settings, spec, train_split, validation_split, report)
     return Fitted(preprocessor, estimator, history, score(estimator, validation_split, schema))
 
 
@@ -130,14 +156,17 @@ def publish(staging: Path, destination: Path) -> None:
     (staging / RECORD_FILE).replace(destination / RECORD_FILE)
 
 
-def train(settings: Settings) -> RunRecord:
-    """Run one training and return its record (also saved as ``models_dir/run.json``)."""
+def train(settings: Settings, trainer: Trainer = train_here) -> RunRecord:
+    """Run one training and return its record (also saved as ``models_dir/run.json``).
+
+    ``trainer`` trains the model: in this process by default (see ``fit``).
+    """
     started = datetime.now(UTC)
     clock = time.perf_counter()
     model.seed_everything(settings.seed)
     dataset = prepare(settings)
     rows = load_part(settings, dataset, TRAIN_FILE)
-    fitted = fit(settings, dataset.schema, rows)
+    fitted = fit(settings, dataset.schema, rows, trainer=trainer)
     models_dir = settings.paths.models_dir
     models_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".training-", dir=models_dir.parent))
