@@ -350,7 +350,8 @@ def write_outputs(search: Search, study: optuna.Study) -> TuneResult:
             evaluator=optuna.importance.FanovaImportanceEvaluator(seed=search.settings.seed),
         )
         files.append(parameter_importance(importances, directory / IMPORTANCE_FIGURE))
-    else:
+    else:  # and an earlier study's figure must not pass for this one's
+        (directory / IMPORTANCE_FIGURE).unlink(missing_ok=True)
         logger.warning("parameter importance needs two completed trials: figure not drawn")
     return TuneResult(
         study=study.study_name,
