@@ -15,8 +15,13 @@ import importlib.resources
 import json
 import os
 import re
+import secrets
 import shutil
+import socket
+import subprocess
+import time
 import tomllib
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ from rendering import (
     read_answers,
     render,
     run,
+    tool_environment,
     uv_binary,
 )
 
@@ -500,3 +506,119 @@ def test_dvc_pipeline_reproduces_and_round_trips_through_a_remote(
     run([*dvc, "pull"], project, env=venv)
     assert {folder: digests(project / folder) for folder in outputs} == outputs
     assert "test.accuracy" in run([*dvc, "metrics", "show"], project, env=venv).stdout
+
+
+OUTBOUND = Path(__file__).parent / "outbound"
+# Ray's head process asks the cloud metadata services which cloud it runs on, at every start
+# and whatever RAY_USAGE_STATS_ENABLED says (ray._common.usage.usage_lib,
+# get_cluster_config_to_report). The addresses are link-local or inside a provider's network,
+# carry nothing of the project, and are refused here like any other; the README says so.
+RAY_METADATA_PROBES = {"'169.254.169.254'", "'metadata.google.internal'"}
+
+
+def own_addresses() -> str:
+    """Return this machine's own addresses, comma-separated.
+
+    Those its name resolves to, and those of the interfaces that would route outward, which
+    Ray's processes use to reach each other: connecting a UDP socket only picks the route,
+    and sends nothing.
+    """
+    addresses = {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
+    for family, documentation_address in (
+        (socket.AF_INET, "198.51.100.1"),
+        (socket.AF_INET6, "2001:db8::1"),
+    ):
+        with socket.socket(family, socket.SOCK_DGRAM) as route:
+            try:
+                route.connect((documentation_address, 9))
+            except OSError:
+                continue  # no route of this family
+            addresses.add(str(route.getsockname()[0]))
+    return ",".join(sorted(addresses))
+
+
+def free_port() -> int:
+    """Return a TCP port nothing listens on at the moment."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve_one_request(
+    project: Path, env: dict[str, str], command: str, row: dict[str, Any]
+) -> None:
+    """Start ``command serve``, wait until it is ready, send one ``/predict``, and stop it."""
+    token = secrets.token_urlsafe(32)
+    port = free_port()
+    prefix = read_answers(project)["package_name"].upper() + "_"
+    server_env = {**tool_environment(), **env, f"{prefix}SERVING__TOKENS": json.dumps([token])}
+    serve = [command, "serve", "--port", str(port)]
+    with subprocess.Popen(serve, cwd=project, env=server_env) as server:  # noqa: S603
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(120):
+                try:
+                    with urllib.request.urlopen(f"{url}/ready", timeout=2):  # noqa: S310
+                        break
+                except OSError:
+                    time.sleep(0.5)
+            request = urllib.request.Request(  # noqa: S310 - loopback
+                f"{url}/predict",
+                data=json.dumps({"rows": [row]}).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                assert len(json.load(answer)["predictions"]) == 1
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(["all-on"]))
+def test_pipeline_commands_contact_nothing_but_this_machine(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
+) -> None:
+    """Record every connection and lookup of `dvc repro`, predict, tune on Ray and serve.
+
+    Every Python process of the commands (DVC's stages, Ray's workers, the server) loads
+    ``tests/outbound/sitecustomize.py``, which logs and refuses any connection that would
+    leave the machine: MLflow's telemetry, DVC's analytics and update check, and Ray's usage
+    statistics must all be off. The recorder itself is checked first on a refused address.
+    """
+    installed_project = installed(name, template, tmp_path_factory)
+    project = tmp_path / "project"
+    shutil.copytree(installed_project, project, ignore=shutil.ignore_patterns(".venv", ".git"))
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git_commit_all(project, "Generate the project")
+    log = tmp_path / "outbound.jsonl"
+    bin_dir = installed_project / ".venv" / "bin"
+    env = {
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(OUTBOUND),
+        "OUTBOUND_LOG": str(log),
+        "OUTBOUND_OWN_ADDRESSES": own_addresses(),
+    }
+    python = str(bin_dir / "python")
+    probe = "import socket\ntry:\n    socket.create_connection(('198.51.100.1', 9), timeout=1)\nexcept PermissionError:\n    print('refused')"
+    assert run([python, "-c", probe], project, env=env).stdout == "refused\n"
+    assert "198.51.100.1" in log.read_text(encoding="utf-8")
+    log.unlink()
+
+    slug = str(bin_dir / read_answers(project)["project_slug"])
+    run([str(bin_dir / "dvc"), "repro"], project, env=env)
+    run([slug, "predict", "data/processed/test.parquet"], project, env=env)
+    run([slug, "tune", "--workers", "2", "--trials", "2"], project, env=env)
+    record = json.loads((project / "models" / "run.json").read_text(encoding="utf-8"))
+    row = {feature["name"]: feature["median"] for feature in record["schema"]["features"]}
+    serve_one_request(project, env, slug, row)
+
+    entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert entries, "the commands looked up no address at all: is the recorder loaded?"
+    outbound = [
+        entry
+        for entry in entries
+        if not entry["local"]
+        and not (entry["host"] in RAY_METADATA_PROBES and "ray/dashboard" in entry["argv"][0])
+    ]
+    assert outbound == []

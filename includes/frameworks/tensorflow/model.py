@@ -22,10 +22,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-# Keras 3 reads its backend when first imported (the imports below must stay after this);
-# TensorFlow's C++ start-up chatter is noise.
+# Keras 3 reads its backend when first imported (the imports below must stay after this).
+# TensorFlow's C++ layer writes its start-up notices, and version-skew lines logged as
+# errors ("NodeDef mentions attribute ...") on every fit, straight to standard error, past
+# the logging module: level 3 keeps them out. A real failure still raises in Python;
+# TF_CPP_MIN_LOG_LEVEL=0 in the environment shows everything (README.md, "Configuration").
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
