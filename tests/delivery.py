@@ -28,6 +28,15 @@ SKIPPED_COMMANDS = {
 RUNNER_VARIABLES = {
     "UV_CACHE_DIR": "where the GitLab runner keeps uv's cache; locally the shared uv cache",
 }
+# Commands that reach a service on the internet: checked statically (test_delivery.py).
+ONLINE_COMMANDS = {
+    "pip-audit": "queries PyPI's vulnerability database; test_the_audit_jobs_check_the_lock",
+}
+# Jobs that need the CI service itself: its registry, its OIDC token.
+SKIPPED_JOBS = {
+    "publish": "pushes to GitLab's registry and signs through its OIDC token; "
+    "test_images_are_published_signed_and_attested checks it",
+}
 RUNNER_COMMANDS = {
     "uv cache prune --ci": "trims the GitLab runner's cache; locally it would trim the shared one",
     "bash scripts/template-update.sh": (
@@ -311,8 +320,13 @@ class CommandStep:
     @property
     def skipped_because(self) -> str | None:
         """Return why the local run skips this command, or None when it runs."""
+        if self.job in SKIPPED_JOBS:
+            return SKIPPED_JOBS[self.job]
         if self.command.strip() in RUNNER_COMMANDS:
             return RUNNER_COMMANDS[self.command.strip()]
+        for marker, reason in ONLINE_COMMANDS.items():
+            if marker in self.command:
+                return reason
         first = self.command.split()[0]
         return SKIPPED_COMMANDS.get(first)
 

@@ -350,6 +350,8 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "pyproject.toml",
         f"{package}/py.typed",
         ".pre-commit-config.yaml",
+        ".secrets.baseline",
+        ".devcontainer/devcontainer.json",
         *(f"{package}/{module}.py" for module in modules),
         *(f"tests/{module}.py" for module in test_modules),
         "tests/tiny.toml",
@@ -365,6 +367,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     if answers["ci_provider"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
         files |= {".github/workflows/template-update.yml"}
+        files |= {".github/workflows/image.yml"} if answers["docker"] else set()
     if answers["ci_provider"] == "gitlab":
         files |= {".gitlab-ci.yml", "renovate.json"}
     if answers["ci_provider"] != "none":
@@ -384,6 +387,8 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files |= {"deploy/ray/kustomization.yaml", "deploy/ray/rayjob.yaml"}
     if answers["data_versioning"] == "dvc":
         files |= {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore"}
+    if answers["notebooks"]:
+        files |= {"notebooks/explore.ipynb", "tests/test_notebooks.py"}
     return files
 
 

@@ -74,12 +74,18 @@ def test_the_standard_is_what_the_template_renders(renders: dict[str, Render]) -
     assert tuple(mypy["enable_error_code"]) == standard.MYPY_ENABLED_ERROR_CODES
     assert all(mypy[flag] is value for flag, value in standard.MYPY_EXTRA_FLAGS.items())
     hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
-    rendered = hooks["repos"][0]["hooks"]
-    assert {h["id"]: h["entry"] for h in rendered} == standard.PRE_COMMIT_HOOKS
-    assert {h["id"]: h["exclude"] for h in rendered if "exclude" in h} == (
+    everywhere = [h for h in hooks["repos"][0]["hooks"] if h["id"] in standard.PRE_COMMIT_HOOKS]
+    optional = {
+        h["id"]: h["entry"]
+        for h in hooks["repos"][0]["hooks"]
+        if h["id"] not in standard.PRE_COMMIT_HOOKS
+    }
+    assert {h["id"]: h["entry"] for h in everywhere} == standard.PRE_COMMIT_HOOKS
+    assert optional == standard.OPTIONAL_PRE_COMMIT_HOOKS, "the defaults have every option"
+    assert {h["id"]: h["exclude"] for h in everywhere if "exclude" in h} == (
         standard.PRE_COMMIT_EXCLUDES
     )
-    assert not any("files" in h or "stages" in h for h in rendered)
+    assert not any("files" in h or "stages" in h for h in everywhere)
 
 
 def test_the_strict_flags_are_those_mypy_names() -> None:

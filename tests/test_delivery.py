@@ -41,6 +41,7 @@ HEALTH_PATHS = {"livenessProbe": "/health", "readinessProbe": "/ready", "startup
 # Schemas copied from the projects that define them (its README names each source).
 SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
 RAYJOB_CRD = "kuberay-v1.7.0-ray.io_rayjobs.yaml"
+DEVCONTAINER_SCHEMA = "devContainer.base.schema.json"
 
 
 def shared_schema(name: str) -> Path:
@@ -562,3 +563,164 @@ def test_dvc_stages_depend_on_every_module_they_run(renders: dict[str, Render]) 
             assert not missing, f"{dvc_yaml}: stage {stage} lacks deps {sorted(missing)}"
             checked += 1
     assert checked >= 3
+
+
+# --- Dev container ----------------------------------------------------------------------
+
+
+def test_the_devcontainer_matches_its_schema_and_the_project(renders: dict[str, Render]) -> None:
+    """devcontainer.json validates against the Dev Container spec's schema, and fits the project.
+
+    The schema is devcontainers/spec's ``devContainer.base.schema.json``, copied to
+    ../shared/schemas. The container runs the Dockerfile's Python image and installs exactly
+    the lock, with no interpreter download and the editor's telemetry off.
+    """
+    schema = json.loads(shared_schema(DEVCONTAINER_SCHEMA).read_text(encoding="utf-8"))
+    validator = jsonschema.validators.validator_for(schema)(schema)  # draft 2019-09
+    for name, (project, answers) in renders.items():
+        config = json.loads((project / ".devcontainer" / "devcontainer.json").read_text("utf-8"))
+        problems = [error.message for error in validator.iter_errors(config)]
+        assert problems == [], name
+        dockerfile = (
+            (project / "Dockerfile").read_text(encoding="utf-8") if answers["docker"] else ""
+        )
+        assert f"FROM {config['image']} AS runtime" in dockerfile or not answers["docker"], name
+        assert config["image"].startswith(f"python:{answers['python_version']}-"), name
+        assert "uv sync --locked" in config["postCreateCommand"], name
+        assert config["containerEnv"]["UV_PYTHON_DOWNLOADS"] == "never", name
+        assert config["customizations"]["vscode"]["settings"]["telemetry.telemetryLevel"] == "off"
+
+
+# --- Supply chain -----------------------------------------------------------------------
+
+
+def test_the_audit_jobs_check_the_lock(renders: dict[str, Render]) -> None:
+    """The vulnerability audit, online, is checked as text: it audits every group of the lock.
+
+    uv exports the lock as pinned requirements with hashes, which the dev group's pip-audit
+    checks without pip.
+    """
+    for name, (project, answers) in renders.items():
+        if answers["ci_provider"] == "none":
+            continue
+        if answers["ci_provider"] == "github":
+            workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text("utf-8"))
+            commands = "\n".join(step.get("run", "") for step in workflow["jobs"]["audit"]["steps"])
+        else:
+            pipeline = yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+            commands = "\n".join(pipeline["audit"]["script"])
+        assert "uv export --locked --all-groups --no-emit-project" in commands, name
+        assert re.search(r"uv run pip-audit --disable-pip --requirement \S+", commands), name
+        assert '"pip-audit==' in (project / "pyproject.toml").read_text(encoding="utf-8"), name
+
+
+def test_images_are_published_signed_and_attested(renders: dict[str, Render]) -> None:
+    """Images are pushed with an SBOM and max provenance, then signed (and attested).
+
+    GitHub: ghcr.io on tags and the default branch, a cosign signature and an attestation,
+    with only the permissions that needs. GitLab: its registry, signed through an OIDC id
+    token for Sigstore.
+    """
+    for name, (project, answers) in renders.items():
+        image = project / ".github" / "workflows" / "image.yml"
+        pipeline_file = project / ".gitlab-ci.yml"
+        if not answers["docker"]:
+            assert not image.exists(), name
+            if pipeline_file.exists():
+                assert "publish" not in yaml.safe_load(pipeline_file.read_text("utf-8")), name
+            continue
+        if answers["ci_provider"] == "github":
+            workflow = yaml.safe_load(image.read_text(encoding="utf-8"))
+            assert workflow[True]["push"] == {"branches": ["main"], "tags": ["v*"]}, name
+            job = workflow["jobs"]["image"]
+            assert job["permissions"] == {
+                "contents": "read",
+                "packages": "write",
+                "id-token": "write",
+                "attestations": "write",
+            }, name
+            steps = {step["uses"].split("@")[0]: step for step in job["steps"] if "uses" in step}
+            build = steps["docker/build-push-action"]["with"]
+            assert (build["push"], build["sbom"], build["provenance"]) == (True, True, "mode=max")
+            assert "sigstore/cosign-installer" in steps, name
+            signing = [step for step in job["steps"] if "cosign sign" in step.get("run", "")]
+            assert signing, name
+            assert "--yes" in signing[0]["run"], name
+            attest = steps["actions/attest-build-provenance"]["with"]
+            assert attest["push-to-registry"] is True, name
+            assert answers["project_slug"] in image.read_text(encoding="utf-8"), name
+        if answers["ci_provider"] == "gitlab":
+            job = yaml.safe_load(pipeline_file.read_text(encoding="utf-8"))["publish"]
+            assert job["id_tokens"] == {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}, name
+            script = "\n".join(job["script"])
+            assert "--sbom=true --provenance=mode=max" in script, name
+            assert "$CI_REGISTRY_IMAGE:$TAG" in script, name
+            assert 'cosign sign "$CI_REGISTRY_IMAGE@$DIGEST"' in script, name
+
+
+# --- Portability: the generated CI tests on Linux, macOS and Windows -----------------------
+
+# Modules and calls that exist on POSIX systems only, by the dotted name code uses.
+POSIX_ONLY_MODULES = {"fcntl", "grp", "posix", "pty", "pwd", "resource", "termios", "tty"}
+POSIX_ONLY_CALLS = {
+    "os.chown",
+    "os.fork",
+    "os.getegid",
+    "os.geteuid",
+    "os.getgid",
+    "os.getpgid",
+    "os.getuid",
+    "os.killpg",
+    "os.setsid",
+    "os.uname",
+    "signal.SIGALRM",
+    "signal.SIGHUP",
+    "signal.SIGKILL",
+    "signal.SIGUSR1",
+    "signal.alarm",
+}
+
+
+POSIX_ONLY = re.compile(
+    r"^\s*(?:import|from)\s+(?P<module>{})\b|\b(?P<call>{})\b".format(
+        "|".join(sorted(POSIX_ONLY_MODULES)),
+        "|".join(re.escape(call) for call in sorted(POSIX_ONLY_CALLS)),
+    ),
+    re.MULTILINE,
+)
+
+
+def posix_only_uses(source: str) -> list[str]:
+    """Return each POSIX-only module import or call in ``source``, with its line.
+
+    A scan of the text rather than of the syntax tree: renders for Python 3.12 and later use
+    syntax that this interpreter cannot parse.
+    """
+    return [
+        f"line {source.count(chr(10), 0, match.start()) + 1}: "
+        + (f"import {match['module']}" if match["module"] else match["call"])
+        for match in POSIX_ONLY.finditer(source)
+    ]
+
+
+def test_posix_only_calls_are_caught() -> None:
+    source = "import fcntl\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
+    assert posix_only_uses(source) == ["line 1: import fcntl", "line 3: signal.SIGKILL"]
+
+
+def test_generated_code_runs_on_every_operating_system(renders: dict[str, Render]) -> None:
+    """Every text file is opened with an explicit encoding, and no POSIX-only call is used.
+
+    Windows' default encoding is not UTF-8: ruff's unspecified-encoding rule (PLW1514, a
+    preview rule, so selected here rather than in the project) finds each open, read_text
+    and write_text without one. The AST scan finds POSIX-only modules and calls.
+    """
+    for name, (project, _) in renders.items():
+        folders = [str(project / folder) for folder in ("src", "tests", "benchmarks")]
+        ruff = [venv_tool("ruff"), "check", "--no-cache", "--preview", "--select", "PLW1514"]
+        checker([*ruff, "--isolated", *folders], project)
+        for path in sorted((project / "src").rglob("*.py")) + sorted(
+            (project / "tests").rglob("*.py")
+        ):
+            uses = posix_only_uses(path.read_text(encoding="utf-8"))
+            assert uses == [], f"{name}: {path.relative_to(project)}: {uses}"

@@ -521,6 +521,10 @@ def check_pre_commit(project: Path) -> list[str]:
             problems.append(f"hook {hook_id} no longer sees the files the template gives it")
         if "stages" in hook and "pre-commit" not in as_list(hook["stages"]):
             problems.append(f"hook {hook_id} no longer runs on commit (stages: {hook['stages']})")
+    for hook_id, entry in standard.OPTIONAL_PRE_COMMIT_HOOKS.items():
+        hook = hooks.get(hook_id)
+        if hook is not None and hook.get("entry") != entry:
+            problems.append(f"hook {hook_id} runs {hook.get('entry')!r}, not {entry!r}")
     return problems
 
 

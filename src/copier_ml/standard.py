@@ -66,8 +66,17 @@ PRE_COMMIT_HOOKS: dict[str, str] = {
     "check-case-conflict": "uv run --frozen check-case-conflict",
     "check-added-large-files": "uv run --frozen check-added-large-files --maxkb=500 --enforce-all",
     "detect-private-key": "uv run --frozen detect-private-key",
+    "detect-secrets": "uv run --frozen detect-secrets-hook --baseline .secrets.baseline",
 }
-PRE_COMMIT_EXCLUDES: dict[str, str] = {"check-added-large-files": r"^uv\.lock$"}
+# Hooks that come with some answers (notebooks, GitHub Actions): checked where present.
+OPTIONAL_PRE_COMMIT_HOOKS: dict[str, str] = {
+    "nbstripout": "uv run --frozen nbstripout",
+    "zizmor": "uv run --frozen zizmor --offline --persona=pedantic --no-progress",
+}
+PRE_COMMIT_EXCLUDES: dict[str, str] = {
+    "check-added-large-files": r"^uv\.lock$",
+    "detect-secrets": r"^(uv\.lock|\.secrets\.baseline)$",
+}
 
 # The CI file of each ci_provider, and the checks its commands must still run.
 CI_FILES = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
