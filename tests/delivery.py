@@ -31,6 +31,8 @@ RUNNER_VARIABLES = {
 # Commands that reach a service on the internet: checked statically (test_delivery.py).
 ONLINE_COMMANDS = {
     "pip-audit": "queries PyPI's vulnerability database; test_the_audit_jobs_check_the_lock",
+    "zizmor": "with CI's token, also audits online (GitHub's API); its offline audits run in "
+    "test_zizmor_reports_nothing and as the render's pre-commit hook",
 }
 # Jobs that need the CI service itself: its registry, its OIDC token.
 SKIPPED_JOBS = {
