@@ -216,6 +216,7 @@ def test_entrypoint_command_and_healthcheck(renders: dict[str, Render]) -> None:
     [
         (".github/workflows/ci.yml", ["vendor.github-workflows", "custom.github-workflows-require-timeout"]),
         (".github/workflows/template-update.yml", ["vendor.github-workflows", "custom.github-workflows-require-timeout"]),
+        (".github/workflows/image.yml", ["vendor.github-workflows", "custom.github-workflows-require-timeout"]),
         (".github/dependabot.yml", ["vendor.dependabot"]),
         (".gitlab-ci.yml", ["vendor.gitlab-ci"]),
         ("renovate.json", ["vendor.renovate"]),
