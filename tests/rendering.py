@@ -51,14 +51,20 @@ PROJECT_STATE_VARIABLES = (
 )
 
 # Valid answers that break naive templates: quotes of both kinds, Jinja delimiters, comment
-# and key/value characters, backslashes (one at the very end), `$`, HTML, emoji and CJK.
+# and key/value characters, backslashes (one at the very end), `$`, HTML, emoji and CJK,
+# argparse's `%(prog)s`, and the typography linters take for look-alikes of ASCII (dashes,
+# curly quotes, a no-break space, a lone Cyrillic letter, fullwidth brackets).
 HOSTILE: Answers = {
-    "project_name": 'Zoë\'s "Quoted" {{ ML }} #1 \\ Project',
+    "project_name": 'Zoë\'s "Quoted" {{ ML }} #1 \N{EN DASH} \\ Project',
     "description": (
         'He said "hi" # not a comment: {{ jinja }} {% raw %} back\\slash ünïcödé 🚀 '
-        '\'single\' $HOME `tick` <b>&amp;</b> """triple""" and a trailing backslash \\'
+        '\'single\' $HOME `tick` <b>&amp;</b> """triple""" 100% %(prog)s '
+        "it\N{RIGHT SINGLE QUOTATION MARK}s \N{LEFT DOUBLE QUOTATION MARK}fine\N{RIGHT DOUBLE QUOTATION MARK} "
+        "\N{EM DASH} \N{CYRILLIC SMALL LETTER A}\N{NO-BREAK SPACE}\N{MULTIPLICATION SIGN}"
+        "\N{NO-BREAK SPACE}\N{FULLWIDTH LEFT PARENTHESIS}x\N{FULLWIDTH RIGHT PARENTHESIS} "
+        "and a trailing backslash \\"
     ),
-    "author_name": 'Zoë O\'Brien-"Ziggy" \\ 山田 Jr.',
+    "author_name": 'Zoë O\N{RIGHT SINGLE QUOTATION MARK}Brien-"Ziggy" \\ 山田\N{NO-BREAK SPACE}Jr.',
 }
 # The longest names the validators accept: generated code must stay formatted at any length.
 LONG_NAMES: Answers = {
@@ -85,14 +91,20 @@ PROJECT_CHECKS: dict[str, list[str]] = {
 
 
 @cache
-def questions() -> dict[str, dict[str, Any]]:
-    """Return the questions of copier.yml (settings and computed values left out)."""
+def copier_entries() -> dict[str, dict[str, Any]]:
+    """Return the questions and computed values of copier.yml by name (settings left out)."""
     config = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
-    return {
-        name: spec
-        for name, spec in config.items()
-        if not name.startswith("_") and spec.get("when") is not False
-    }
+    return {name: spec for name, spec in config.items() if not name.startswith("_")}
+
+
+def questions() -> dict[str, dict[str, Any]]:
+    """Return the questions of copier.yml, in the order they are asked."""
+    return {name: spec for name, spec in copier_entries().items() if spec.get("when") is not False}
+
+
+def computed_values() -> dict[str, dict[str, Any]]:
+    """Return the computed values of copier.yml (``when: false``): derived, never asked."""
+    return {name: spec for name, spec in copier_entries().items() if spec.get("when") is False}
 
 
 def choices_of(name: str) -> list[Any]:

@@ -29,9 +29,11 @@ import pytest
 import yaml
 
 from delivery import ci_steps, dockerfile_stages, follow_builder, labels_of
+from environment_names import canonical
 from rendering import (
     ALL_ON,
     PROJECT_CHECKS,
+    ROOT,
     git,
     git_commit_all,
     local_wheel_index,
@@ -120,6 +122,44 @@ def test_pre_commit_passes_and_changes_nothing(
     run([*command, "--show-diff-on-failure", "--color=never"], project, env=hooks)
     assert git(project, "diff") == "", "a hook changed a freshly generated file"
     assert git(project, "ls-files", "--others", "--exclude-standard") == "", "a hook added files"
+
+
+ENVIRONMENT_NAMES = Path(__file__).parent / "environment_names.py"
+# What the validators could accept: a package_name, and a project_slug.
+PACKAGE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+PROJECT_SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(list(RENDERS)))
+def test_the_validators_refuse_every_name_the_environment_takes(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> None:
+    """A name the dependency closure takes breaks ``uv sync``, an import or a command.
+
+    The lock names every distribution on every platform and Python; the installed
+    environment names the top-level modules and the commands. When a new lock brings a
+    new name, this fails and says which list in ``includes/`` to add it to.
+    """
+    project = installed(name, template, tmp_path_factory)
+    answers = read_answers(project)
+    found = run([uv_binary(), "run", "--no-sync", "python", str(ENVIRONMENT_NAMES)], project)
+    taken = json.loads(found.stdout)
+    lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
+    locked = {canonical(package["name"]) for package in lock["package"]}
+    lists = {
+        "shadowed-modules.txt": (PACKAGE_NAME, set(taken["modules"])),
+        "closure-distributions.txt": (PROJECT_SLUG, set(taken["distributions"]) | locked),
+        "closure-commands.txt": (PROJECT_SLUG, set(taken["commands"])),
+    }
+    own = {answers["project_slug"], answers["package_name"]}
+    missing = {}
+    for file, (acceptable, names) in lists.items():
+        listed = set((ROOT / "includes" / file).read_text(encoding="utf-8").split())
+        new = {n for n in names if acceptable.fullmatch(n)} - own - listed
+        if new:
+            missing[file] = sorted(new)
+    assert not missing, f"the validators accept names this environment takes; add {missing}"
 
 
 @pytest.mark.slow

@@ -34,9 +34,9 @@ REJECTED: list[tuple[dict[str, Any], str]] = [
     ({"package_name": "json"}, 'package_name "json" is a standard-library module'),
     ({"package_name": "test"}, 'package_name "test" is a standard-library module'),
     ({"package_name": "typing"}, 'package_name "typing" is a standard-library module'),
-    ({"package_name": "numpy"}, 'package_name "numpy" is the import name of a library'),
-    ({"package_name": "tests"}, 'package_name "tests" is the import name of a library'),
-    ({"package_name": "skops"}, 'package_name "skops" is the import name of a library'),
+    ({"package_name": "numpy"}, 'package_name "numpy" is the import name of a module'),
+    ({"package_name": "tests"}, 'package_name "tests" is the import name of a module'),
+    ({"package_name": "skops"}, 'package_name "skops" is the import name of a module'),
     ({"package_name": "pytest_benchmark"}, 'package_name "pytest_benchmark" is the import name'),
     ({"package_name": "p" * 41}, "package_name must be at most 40 characters long"),
     ({"description": "first line\nsecond line"}, "description must be one line of printable text"),
@@ -66,7 +66,7 @@ ACCEPTED: list[dict[str, Any]] = [
     {"package_name": "json_tools"},
     {"author_email": "first.last+ml@sub.example.co.uk"},
     {"description": ""},
-    {"copyright_year": 1970},
+    {"copyright_year": "1970"},
 ]
 
 

@@ -16,6 +16,8 @@ RUFF_IGNORE = ("D301", "E501", "PLR2004", "TRY003")
 # Per-file exceptions; ``{package}`` stands for the project's import name.
 RUFF_PER_FILE_IGNORES: dict[str, tuple[str, ...]] = {
     "src/{package}/cli.py": ("PLC0415", "T201"),
+    # The package docstring quotes the project's name and description as written.
+    "src/{package}/__init__.py": ("RUF002",),
     "tests/**": ("D", "FBT001", "PLR0913", "PLR0917", "S101", "SLF001"),
     "benchmarks/**": ("D", "S101", "T201"),
 }
