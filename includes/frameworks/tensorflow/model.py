@@ -27,8 +27,12 @@ from typing import Any
 # errors ("NodeDef mentions attribute ...") on every fit, straight to standard error, past
 # the logging module: level 3 keeps them out. A real failure still raises in Python;
 # TF_CPP_MIN_LOG_LEVEL=0 in the environment shows everything (README.md, "Configuration").
+# The oneDNN notice is written through Abseil's logging before TensorFlow reads that level
+# (TensorFlow 2.21 and newer); oneDNN's reordered kernels are off, which also keeps results
+# the same from one CPU to the next. TF_ENABLE_ONEDNN_OPTS=1 turns them back on.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import keras
 import numpy as np
