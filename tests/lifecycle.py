@@ -32,8 +32,10 @@ CONTRIBUTING = """# Contributing to {{ project_name }}
 
 Run `uv run pytest` before each push: it fails under {{ coverage_threshold }}% branch coverage.
 """
-# v2.0.0: a renamed file, a removed file, and an edit in a file the user edits too.
+# v2.0.0: a renamed file, a removed file, an edit in a file the user edits too, and a choice
+# taken away (a project that had it gets the question's default unless told otherwise).
 RENAMED = ("benchmarks/test_bench_data.py", "benchmarks/test_bench_dataset.py")
+REMOVED_CHOICE = ("license", "BSD-3-Clause", "    BSD 3-Clause: BSD-3-Clause\n")
 REMOVED = "benchmarks/test_bench_security.py"
 BENCHMARK_ROW = "| Benchmarks | `uv run pytest benchmarks --no-cov` (not part of the test run) |"
 NEW_BENCHMARK_ROW = BENCHMARK_ROW.replace("test run)", "test run; results in `.benchmarks/`)")
@@ -66,7 +68,8 @@ def release_history(destination: Path) -> Path:
     git(repository, "mv", str(old), str(new))
     git(repository, "rm", "--quiet", f"template/{REMOVED}.jinja")
     replace_once(files / "README.md.jinja", BENCHMARK_ROW, NEW_BENCHMARK_ROW)
-    git_commit_all(repository, "Rename and remove benchmarks", tag=RELEASES[2])
+    replace_once(repository / "copier.yml", REMOVED_CHOICE[2], "")
+    git_commit_all(repository, "Rename and remove benchmarks; drop a licence", tag=RELEASES[2])
     return repository
 
 
@@ -185,8 +188,16 @@ def lost_edits(project: Path, edits: list[Edit]) -> list[str]:
 Conflict = Literal["inline", "rej"]
 
 
-def update(project: Path, conflict: Conflict = "inline") -> None:
-    """Run `copier update --defaults --conflict <conflict>` to the newest release."""
+def update(
+    project: Path, conflict: Conflict = "inline", data: dict[str, str] | None = None
+) -> None:
+    """Run `copier update --defaults --conflict <conflict> [--data ...]` to the newest release."""
     copier.run_update(
-        project, defaults=True, overwrite=True, unsafe=False, quiet=True, conflict=conflict
+        project,
+        data=data or {},
+        defaults=True,
+        overwrite=True,
+        unsafe=False,
+        quiet=True,
+        conflict=conflict,
     )

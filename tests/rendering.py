@@ -339,15 +339,15 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     package = f"src/{answers['package_name']}"
     modules = ["__init__", "__main__", "_exceptions", "artifacts", "cli", "config", "contract"]
     modules += ["distributions", "evaluate", "explain", "export", "figures", "graphs"]
-    modules += ["hyperparameters", "log"]
+    modules += ["hyperparameters", "locking", "log"]
     modules += ["metrics", "model", "model_card", "monitoring", "onnx_runtime", "predict"]
-    modules += ["prepare", "preprocessing", "privacy", "profiling", "records", "reference"]
-    modules += ["schema"]
+    modules += ["prepare", "preprocessing", "privacy", "profiling", "publishing", "records"]
+    modules += ["reference", "schema"]
     modules += ["scoring", "sections", "security", "skops_files", "sources", "train", "tune"]
     test_modules = ["conftest", "helpers", "test_artifacts", "test_cli", "test_config"]
     test_modules += ["test_exceptions", "test_explain", "test_export", "test_figures"]
-    test_modules += ["test_framework", "test_log", "test_metrics", "test_model", "test_monitoring"]
-    test_modules += ["test_pipeline", "test_prepare"]
+    test_modules += ["test_framework", "test_locking", "test_log", "test_metrics", "test_model"]
+    test_modules += ["test_monitoring", "test_pipeline", "test_prepare"]
     test_modules += ["test_preprocessing", "test_profiling", "test_records", "test_schema"]
     test_modules += ["test_security", "test_skops_files", "test_sources", "test_tune"]
     benchmarks = ["test_bench_data", "test_bench_onnx", "test_bench_profiling"]
@@ -388,6 +388,9 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         serving = ["__init__", "app", "auth", "middleware", "monitoring", "schemas"]
         files |= {f"{package}/serving/{module}.py" for module in serving}
         files.add("tests/test_serving.py")
+        files |= {
+            f"benchmarks/{name}.py" for name in ("bare_app", "http_load", "test_bench_serving")
+        }
     if answers["experiment_tracking"] == "mlflow":
         files |= {f"{package}/tracking.py", "tests/test_tracking.py"}
     if answers["distributed"] == "ray":

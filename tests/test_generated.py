@@ -17,11 +17,13 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
 import tomllib
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -398,6 +400,16 @@ def test_own_data_trains_evaluates_and_predicts(
         assert all(isinstance(p["prediction"], float) for p in predictions)
 
 
+def run_benchmarks(project: Path, arguments: list[str], setting: str, value: str) -> str:
+    """Run the project's benchmarks with ``<PREFIX><setting>=<value>``; return their output."""
+    prefix = read_answers(project)["package_name"].upper() + "_"
+    command = ["pytest", *arguments, "--no-cov", "-s", "-p", "no:cacheprovider"]
+    result = run(
+        [uv_binary(), "run", "--no-sync", *command], project, env={prefix + setting: value}
+    )
+    return result.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", in_group(["defaults"]))
 def test_benchmarks_run(
@@ -405,14 +417,25 @@ def test_benchmarks_run(
 ) -> None:
     """The benchmarks run, each once, on a small file (their timings are not asserted)."""
     project = installed(name, template, tmp_path_factory)
-    prefix = read_answers(project)["package_name"].upper() + "_"
-    command = ["pytest", "benchmarks", "--no-cov", "--benchmark-disable", "-p", "no:cacheprovider"]
-    result = run(
-        [uv_binary(), "run", "--no-sync", *command],
-        project,
-        env={f"{prefix}BENCHMARK_ROWS": "20000"},
+    output = run_benchmarks(
+        project, ["benchmarks", "--benchmark-disable"], "BENCHMARK_ROWS", "20000"
     )
-    assert " passed" in result.stdout
+    assert " passed" in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(["all-on"]))
+def test_serving_benchmark_runs(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> None:
+    """The API and the bare app start, answer every request, and the flood is refused."""
+    project = installed(name, template, tmp_path_factory)
+    output = run_benchmarks(
+        project, ["benchmarks/test_bench_serving.py"], "BENCHMARK_SECONDS", "0.5"
+    )
+    assert "2 passed" in output
+    assert re.search(r"/predict\s+64\s+\d+\s+\d+\s+[0-9.]+", output), output
+    assert "clients without a token send 645,000-byte bodies" in output
 
 
 @pytest.mark.slow
@@ -662,3 +685,178 @@ def test_pipeline_commands_contact_nothing_but_this_machine(
         and not (entry["host"] in RAY_METADATA_PROBES and "ray/dashboard" in entry["argv"][0])
     ]
     assert outbound == []
+
+
+FAULTS = Path(__file__).parent / "faults"
+# What a killed command may leave, which the next command that holds the lock removes.
+LEFTOVERS = (".partial.*", ".training-*", ".replaced-*")
+
+
+def leftovers(project: Path) -> list[str]:
+    """Return what killed commands left in the project (the virtualenv aside)."""
+    found = {path for pattern in LEFTOVERS for path in project.rglob(pattern)}
+    return sorted(str(p.relative_to(project)) for p in found if ".venv" not in p.parts)
+
+
+def log_loss_of(project: Path) -> float:
+    """Return the test log loss of the last ``evaluate``: it tells two models apart."""
+    metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
+    return float(metrics["test"]["log_loss"])
+
+
+class Commands:
+    """A project's command line, run through ``fault_injection serve`` (see its docstring).
+
+    Each run is a child forked from one interpreter that has imported the package, so a run
+    costs the command's work, not its imports.
+    """
+
+    def __init__(self, project: Path, python: Path, env: dict[str, str]) -> None:
+        """Start the server for ``project``, with ``python`` of its environment."""
+        self.project, self.log = project, project.parent / "commands.log"
+        self.server = subprocess.Popen(  # noqa: S603 - fixed command, no shell
+            [str(python), "-m", "fault_injection", "serve", read_answers(project)["package_name"]],
+            cwd=project,
+            env={**tool_environment(), **env, "PYTHONPATH": str(FAULTS)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def status(self, *argv: str, kill_at: int = 0, env: dict[str, str] | None = None) -> int:
+        """Run the command ``argv``, killed at write ``kill_at``; return its exit status."""
+        assert self.server.stdin is not None
+        assert self.server.stdout is not None
+        self.log.write_text("", encoding="utf-8")
+        request = {"argv": argv, "env": env or {}, "kill_at": kill_at, "log": str(self.log)}
+        self.server.stdin.write(json.dumps(request) + "\n")
+        self.server.stdin.flush()
+        return int(self.server.stdout.readline())
+
+    def ok(self, *argv: str) -> None:
+        """Run the command ``argv``; it must succeed."""
+        assert self.status(*argv) == 0, self.log.read_text(encoding="utf-8")
+
+    def close(self) -> None:
+        """Stop the server."""
+        self.server.communicate(timeout=60)
+
+
+def killed_at_every_write(
+    commands: Commands, argv: list[str], env: dict[str, str] | None = None
+) -> Iterator[int]:
+    """Run ``argv`` killed at its 1st, 2nd, ... write until it completes; yield each kill."""
+    for kill_at in range(1, 500):
+        status = commands.status(*argv, kill_at=kill_at, env=env)
+        if status == 0:
+            return
+        assert status == -signal.SIGKILL, commands.log.read_text(encoding="utf-8")
+        yield kill_at
+    pytest.fail(f"{argv} was still writing after 500 writes")
+
+
+def check_killed_trains(commands: Commands) -> None:
+    """Kill ``train`` at each of its writes, and check what the next ``evaluate`` trusts.
+
+    It must score the previous model or the complete new one, and leave nothing behind.
+    """
+    project = commands.project
+    package = read_answers(project)["package_name"]
+    previous, pristine = log_loss_of(project), project.parent / "pristine"
+    shutil.copytree(project / "models", pristine)
+    # The killed runs train another model: a stronger penalty, on the same split.
+    other_model = {f"{package.upper()}_MODEL": '{"l2": 0.5}'}
+    kills = 0
+    for kills in killed_at_every_write(commands, ["train"], other_model):
+        commands.ok("evaluate")
+        assert leftovers(project) == [], f"killed at write {kills}"
+        record = json.loads((project / "models" / "run.json").read_text(encoding="utf-8"))
+        penalty = record["settings"]["model"]["l2"]
+        assert penalty in {0.0001, 0.5}, f"killed at write {kills}"
+        if penalty == 0.0001:  # the previous model, whole
+            assert log_loss_of(project) == previous, f"killed at write {kills}"
+        shutil.rmtree(project / "models")
+        shutil.copytree(pristine, project / "models")
+    assert kills > 10, "train was killed at too few writes to exercise saving and publishing"
+    shutil.rmtree(project / "models")  # the run that was not killed replaced the model
+    shutil.copytree(pristine, project / "models")
+    commands.ok("evaluate")
+
+
+def check_killed_evaluates(commands: Commands) -> None:
+    """Kill ``evaluate`` at each of its writes; the next one must succeed and clean up."""
+    previous, kills = log_loss_of(commands.project), 0
+    for kills in killed_at_every_write(commands, ["evaluate"]):
+        commands.ok("evaluate")
+        assert leftovers(commands.project) == [], f"killed at write {kills}"
+        assert log_loss_of(commands.project) == previous, f"killed at write {kills}"
+    assert kills > 5
+
+
+def check_concurrent_trains(project: Path, slug: str, python: Path, env: dict[str, str]) -> None:
+    """Run two trains at once: the second waits, naming the first, and both succeed.
+
+    The first is held at its third write (after the lock file and the holder file) until
+    the second says what it waits for.
+    """
+    answers = read_answers(project)
+    previous, work = log_loss_of(project), project.parent
+    release, logs = work / "release", [work / "first.log", work / "second.log"]
+    held = {"PYTHONPATH": str(FAULTS), "FAULT_PAUSE_AT": "3", "FAULT_RELEASE": str(release)}
+    first = [str(python), "-m", "fault_injection", answers["package_name"], "train"]
+    processes = []
+    for log, command, environment in zip(
+        logs, [first, [slug, "train"]], [{**env, **held}, env], strict=True
+    ):
+        with log.open("w", encoding="utf-8") as stderr:
+            processes.append(
+                subprocess.Popen(  # noqa: S603 - fixed command, no shell
+                    command,
+                    cwd=project,
+                    env={**tool_environment(), **environment},
+                    stderr=stderr,
+                )
+            )
+        while not (project / ".pipeline.lock.json").exists() and log == logs[0]:
+            assert processes[0].poll() is None, logs[0].read_text(encoding="utf-8")
+            time.sleep(0.05)
+    deadline = time.monotonic() + 300
+    while "waiting for `" not in logs[1].read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline, logs[1].read_text(encoding="utf-8")
+        time.sleep(0.05)
+    release.touch()
+    assert [process.wait(timeout=600) for process in processes] == [0, 0]
+    waited_for = f"`{answers['project_slug']} train` (process {processes[0].pid}, since "
+    assert waited_for in logs[1].read_text(encoding="utf-8")
+    run([slug, "evaluate"], project, env=env)
+    assert log_loss_of(project) == previous
+    assert leftovers(project) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", in_group(["framework-none"]))
+def test_commands_killed_at_any_write_leave_nothing_a_later_command_trusts(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, name: str
+) -> None:
+    """Kill ``train`` and ``evaluate`` at each of their writes; then run two trains at once.
+
+    After each kill, the next ``evaluate`` (which holds the project's lock, and so cleans up)
+    must succeed on the previous model, or on the complete new one, and leave no partial
+    file, staging folder or backup behind. Two concurrent trains must both succeed, one
+    after the other, and leave a model that evaluates.
+    """
+    installed_project = installed(name, template, tmp_path_factory)
+    project = tmp_path / "project"
+    shutil.copytree(installed_project, project, ignore=shutil.ignore_patterns(".venv", ".git"))
+    bin_dir = installed_project / ".venv" / "bin"
+    env = {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    commands = Commands(project, bin_dir / "python", env)
+    try:
+        commands.ok("train")
+        commands.ok("evaluate")
+        check_killed_trains(commands)
+        check_killed_evaluates(commands)
+    finally:
+        commands.close()
+    slug = str(bin_dir / read_answers(project)["project_slug"])
+    check_concurrent_trains(project, slug, bin_dir / "python", env)

@@ -9,6 +9,8 @@ once, and updates a copy of it per scenario:
 * an edit to a line a release changes: a visible conflict, inline or as a ``.rej`` file;
 * an edit to a file a release renames or removes: inline mode drops it, which the test
   detects, and the safe ways the READMEs document (``--conflict rej``, Git) keep it;
+* an answer whose choice a release took away: ``--defaults`` alone replaces it with the
+  default, in silence, and ``--data`` (the way the READMEs give) sets the team's choice;
 * the newest release updated to itself: nothing changes.
 """
 
@@ -22,6 +24,7 @@ from lifecycle import (
     NEWEST,
     RELEASES,
     REMOVED,
+    REMOVED_CHOICE,
     RENAMED,
     Conflict,
     Edit,
@@ -165,6 +168,30 @@ def test_an_edit_to_a_renamed_or_removed_file_is_never_lost_unseen(
         assert conflicted_files(project) == sorted(f"{edit.path}.rej" for edit in edits)
         for edit in edits:
             assert f"+{ours}" in read(project, f"{edit.path}.rej")
+
+
+@pytest.mark.parametrize("data", [{}, {"license": "Apache-2.0"}], ids=["defaults", "data"])
+def test_an_answer_whose_choice_was_taken_away_is_replaced_as_the_readmes_say(
+    history: Path, tmp_path: Path, data: dict[str, str]
+) -> None:
+    """v2.0.0 takes ``BSD-3-Clause`` away from ``license``; a project had answered it.
+
+    Copier drops a recorded answer its question no longer accepts. With ``--defaults``
+    alone, the question's default takes its place and nothing says so: that is why such a
+    release is major and its Updating note names the question, and why the READMEs say to
+    give the new answer with ``--data``.
+    """
+    question, taken_away, _ = REMOVED_CHOICE
+    project = generate(history, RELEASES[1], tmp_path / "project", {question: taken_away})
+    assert "BSD 3-Clause License" in read(project, "LICENSE")
+
+    update(project, "rej", data)
+
+    expected = data.get(question, "MIT")
+    assert read_answers(project)[question] == expected
+    assert f'license = "{expected}"' in read(project, "pyproject.toml")
+    assert "BSD" not in read(project, "LICENSE")
+    assert conflicted_files(project) == []
 
 
 @pytest.mark.slow

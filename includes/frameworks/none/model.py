@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from . import graphs
 from ._exceptions import DamagedArtifactError, MissingArtifactError
-from .artifacts import atomic_path
+from .artifacts import atomic_path, check_archive
 from .config import Settings
 from .contract import (
     EpochCallback,
@@ -189,6 +189,7 @@ def load(directory: Path) -> Model:
     path = directory / MODEL_FILE
     if not path.is_file():
         raise MissingArtifactError(path, "not found", "train")
+    check_archive(path, "train")
     try:
         with np.load(path, allow_pickle=False) as archive:
             task, n_features, n_classes = (int(value) for value in archive["spec"])
@@ -203,6 +204,8 @@ def load(directory: Path) -> Model:
     outputs = spec.n_classes if spec.task == "classification" else 1
     if weights.shape != (spec.n_features, outputs) or bias.shape != (outputs,):
         raise DamagedArtifactError(path, "damaged (weights of the wrong shape)", "train")
+    if not all(np.isfinite(numbers).all() for numbers in (weights, bias, [mean, scale])):
+        raise DamagedArtifactError(path, "damaged (weights that are not finite numbers)", "train")
     return Linear(spec, weights, bias, (mean, scale))
 
 

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from . import graphs
 from ._exceptions import ConfigError, DamagedArtifactError, MissingArtifactError
-from .artifacts import atomic_path, read_json, write_json
+from .artifacts import atomic_path, check_archive, read_json, write_json
 from .config import Settings
 from .contract import EpochCallback, EpochStats, FloatArray, Model, Preprocessing, Spec, Split
 
@@ -253,11 +253,14 @@ def load(directory: Path) -> Model:
         model = Perceptron(Spec(**document["spec"]), architecture)
     except (KeyError, TypeError, ValueError) as error:
         raise DamagedArtifactError(config, f"damaged ({error})", "train") from None
+    check_archive(path, "train")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.network.load_state_dict(state)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, KeyError) as error:
         raise DamagedArtifactError(path, f"damaged ({type(error).__name__})", "train") from None
+    if not all(torch.isfinite(tensor).all() for tensor in model.network.state_dict().values()):
+        raise DamagedArtifactError(path, "damaged (weights that are not finite numbers)", "train")
     return model
 
 

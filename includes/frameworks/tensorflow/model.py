@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from . import graphs
 from ._exceptions import DamagedArtifactError, MissingArtifactError
-from .artifacts import atomic_path, read_json, write_json
+from .artifacts import atomic_path, check_archive, read_json, write_json
 from .config import Settings
 from .contract import EpochCallback, EpochStats, FloatArray, Model, Preprocessing, Spec, Split
 
@@ -194,10 +194,13 @@ def load(directory: Path) -> Model:
         scaling = {key: float(document[key]) for key in ("target_mean", "target_scale")}
     except (KeyError, TypeError, ValueError) as error:
         raise DamagedArtifactError(config, f"damaged ({error})", "train") from None
+    check_archive(path, "train")
     try:
         network = keras.saving.load_model(path, safe_mode=True)
     except (ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError) as error:
         raise DamagedArtifactError(path, f"damaged ({type(error).__name__})", "train") from None
+    if not all(np.isfinite(weights).all() for weights in network.get_weights()):
+        raise DamagedArtifactError(path, "damaged (weights that are not finite numbers)", "train")
     return Perceptron(spec, network, scaling)
 
 

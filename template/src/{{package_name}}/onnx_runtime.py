@@ -22,12 +22,16 @@ from .schema import DatasetSchema
 
 ONNX_FILE = "model.onnx"
 OUTPUT = "scores"
-# What ONNX Runtime raises for a file that is not a graph it can run.
+# ONNX Runtime's log level that keeps its own report of a graph it cannot load off stderr.
+FATAL = 4
+# What ONNX Runtime raises for a file that is not a graph it can run (a damaged graph's
+# names can make its message undecodable: UnicodeDecodeError).
 UNREADABLE = (
     onnxruntime.capi.onnxruntime_pybind11_state.Fail,
     onnxruntime.capi.onnxruntime_pybind11_state.InvalidGraph,
     onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf,
     onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented,
+    UnicodeDecodeError,
 )
 
 
@@ -95,11 +99,16 @@ class OnnxScorer:
         """
         if not path.is_file():
             raise MissingArtifactError(path, "not found", "export")
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = FATAL  # a damaged graph is reported once, below
         try:
-            session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+            session = onnxruntime.InferenceSession(
+                path, options, providers=["CPUExecutionProvider"]
+            )
         except UNREADABLE as error:
+            reason = " ".join(str(error).split())  # ONNX Runtime's messages span lines
             raise DamagedArtifactError(
-                path, f"not a readable ONNX graph ({error})", "export"
+                path, f"not a readable ONNX graph ({reason})", "export"
             ) from None
         inputs = {item.name for item in session.get_inputs()}
         outputs = {item.name for item in session.get_outputs()}

@@ -13,7 +13,7 @@ from typing import Any
 import skops.io
 
 from ._exceptions import DamagedArtifactError, MissingArtifactError
-from .artifacts import atomic_path
+from .artifacts import atomic_path, check_archive
 
 
 def dump_skops(value: object, destination: Path) -> None:
@@ -34,6 +34,7 @@ def load_skops(path: Path, trusted: Sequence[str], command: str) -> Any:  # noqa
     """
     if not path.is_file():
         raise MissingArtifactError(path, "not found", command)
+    check_archive(path, command)
     try:
         untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(trusted))
         if not untrusted:

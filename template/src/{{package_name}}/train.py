@@ -5,14 +5,13 @@ learns from and the validation rows it stops early on (stratified for a classifi
 the preprocessing on the former only, trains, scores the validation rows, and saves the
 preprocessing, the model, the reference of the training rows for ``monitor``
 (``monitoring.py``) and the run record. They are written to a staging folder beside
-``models_dir`` and moved into place only when complete, so an interrupted run never leaves
-a half-saved model where ``evaluate`` or ``predict`` would load it.
+``models_dir`` and moved into place only when complete (``publishing.py``), so an
+interrupted run never leaves a half-saved model where ``evaluate`` or ``predict`` would load
+it, and the previous model survives a failed one.
 """
 
 import logging
 import math
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,7 +28,8 @@ from .contract import EpochCallback, EpochStats, Model, Spec, Split
 from .metrics import Report, classification_report, regression_report, summary
 from .prepare import TRAIN_FILE, digests, load_part, prepare, split_rows
 from .profiling import timed
-from .records import RECORD_FILE, RunRecord, git_state, package_versions
+from .publishing import publish, staging_folder
+from .records import RunRecord, git_state, package_versions
 from .reference import Reference
 from .schema import DatasetSchema, labels_to_codes
 from .scoring import NativeScorer
@@ -139,23 +139,6 @@ def fit(
     return Fitted(preprocessor, estimator, history, score(estimator, validation_split, schema))
 
 
-def publish(staging: Path, destination: Path) -> None:
-    """Move the model files of ``staging`` into ``destination``, the run record last.
-
-    ``destination`` may be a mounted volume, so it is filled file by file (each move atomic)
-    rather than swapped whole. The record is what marks a model as present: the old one is
-    removed first and the new one moved in last, so a run stopped half-way leaves either the
-    complete new model or no record at all (``train again``), never a record beside another
-    run's weights.
-    """
-    destination.mkdir(parents=True, exist_ok=True)
-    (destination / RECORD_FILE).unlink(missing_ok=True)
-    for path in sorted(staging.iterdir()):
-        if path.name != RECORD_FILE:
-            path.replace(destination / path.name)
-    (staging / RECORD_FILE).replace(destination / RECORD_FILE)
-
-
 def train(settings: Settings, trainer: Trainer = train_here) -> RunRecord:
     """Run one training and return its record (also saved as ``models_dir/run.json``).
 
@@ -168,9 +151,7 @@ def train(settings: Settings, trainer: Trainer = train_here) -> RunRecord:
     rows = load_part(settings, dataset, TRAIN_FILE)
     fitted = fit(settings, dataset.schema, rows, trainer=trainer)
     models_dir = settings.paths.models_dir
-    models_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".training-", dir=models_dir.parent))
-    try:
+    with staging_folder(models_dir) as staging:
         preprocessing.save(fitted.preprocessor, staging)
         fitted.estimator.save(staging)
         scorer = NativeScorer(fitted.preprocessor, fitted.estimator, dataset.schema.feature_names)
@@ -196,7 +177,5 @@ def train(settings: Settings, trainer: Trainer = train_here) -> RunRecord:
         )
         record.write(staging)
         publish(staging, models_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     logger.info("saved the model to %s: validation %s", models_dir, summary(fitted.validation))
     return record

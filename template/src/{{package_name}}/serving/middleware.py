@@ -1,16 +1,24 @@
-"""ASGI middleware of the API: a request-size limit, and request logging with metrics.
+"""ASGI middleware of the API: bearer tokens, a request-size and time limit, request logging.
 
-Both are plain ASGI middleware: no task per request, and only the size limit reads the body
-(at most ``max_bytes`` of it), so they add microseconds, not milliseconds, to a request.
+All are plain ASGI middleware: no task per request, so they add microseconds, not
+milliseconds, to a request. The token is checked before anything reads the body, and a
+refused request's connection is closed, so a client without one costs the server a header,
+not a megabyte; only the size limit reads the body, at most ``max_bytes`` of it, within
+``timeout_seconds``. The probes (``/health``, ``/ready``, ``/metrics``) are counted in the
+metrics like every request but logged at DEBUG: an orchestrator calls them every few
+seconds.
 """
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, MutableMapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from .auth import TokenVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +33,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 KNOWN_PATHS = frozenset({"/health", "/ready", "/predict", "/metrics", "/docs", "/openapi.json"})
 # The same for methods: the server accepts any token as a method name.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Requests logged at DEBUG while they succeed: what orchestrators and scrapers call.
+PROBES = frozenset({"/health", "/ready", "/metrics"})
+# The methods whose requests the endpoints read a body of.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Closes the connection of a refused request instead of reading the rest of its body.
+CLOSE = ((b"connection", b"close"),)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MAX_LOGGED_PATH = 200
 
@@ -41,29 +55,64 @@ def loggable(path: str) -> str:
     return path if path.isprintable() else repr(path)[1:-1]
 
 
-async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
+async def _send_json(
+    send: Send, status: int, document: dict[str, Any], extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     body = json.dumps(document).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    length = str(len(body)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", length), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
+class BearerAuth:
+    """Answer 401 without a bearer token and 403 with a wrong one, on the ``protected`` paths.
+
+    It runs before the size limit, so the body of a request it refuses is never read: its
+    answer closes the connection instead.
+    """
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, protected: Collection[str]) -> None:
+        """Wrap ``app``."""
+        self.app = app
+        self.verifier = verifier
+        self.protected = frozenset(protected)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass an authenticated request on, or answer 401 or 403."""
+        if scope["type"] == "http" and scope["path"] in self.protected:
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                extra = [(b"www-authenticate", b"Bearer"), *CLOSE]
+                await _send_json(send, 401, {"detail": "missing bearer token"}, extra)
+                return
+            if not self.verifier.accepts(token):
+                await _send_json(send, 403, {"detail": "invalid token"}, CLOSE)
+                return
+        await self.app(scope, receive, send)
+
+
 class BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, before the application sees them.
+    """Refuse bodies over ``max_bytes`` with 413, and bodies slower than ``timeout_seconds`` with 408.
 
     A declared ``Content-Length`` over the limit is refused at once. Otherwise the body is
     read here, counting as it arrives (a chunked upload has no length to declare), and
-    refused as soon as it passes the limit; a body within it is handed on unchanged.
+    refused as soon as it passes the limit or its time; a body within both is handed on
+    unchanged. A client that sends a body a byte at a time holds a connection for
+    ``timeout_seconds`` at most.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_seconds: float) -> None:
         """Wrap ``app``."""
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on, or answer 413."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            # No endpoint reads the body of these: the server discards it as it arrives.
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -71,27 +120,39 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         messages: list[Message] = []
-        size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(send)
-                return
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                too_large = await self._read(receive, messages)
+        except TimeoutError:
+            detail = f"request body not received within {self.timeout_seconds:g} seconds"
+            await _send_json(send, 408, {"detail": detail}, CLOSE)
+            return
+        if too_large:
+            await self._refuse(send)
+            return
 
         async def replay() -> Message:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
 
+    async def _read(self, receive: Receive, messages: list[Message]) -> bool:
+        """Receive the body into ``messages``; tell whether it passed ``max_bytes``."""
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return False
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return True
+            if not message.get("more_body", False):
+                return False
+
     async def _refuse(self, send: Send) -> None:
         detail = f"request body larger than {self.max_bytes} bytes"
-        await _send_json(send, 413, {"detail": detail})
+        await _send_json(send, 413, {"detail": detail}, CLOSE)
 
 
 class ServingMetrics:
@@ -148,16 +209,19 @@ class RequestLogger:
             path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
             self.metrics.requests.labels(method, path, str(status)).inc()
             self.metrics.latency.labels(method, path).observe(seconds)
-            logger.info(
-                "%s %s %d %.1f ms",
-                method,
-                loggable(scope["path"]),
-                status,
-                seconds * 1000,
-                extra={
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "latency_ms": seconds * 1000,
-                },
-            )
+            level = logging.DEBUG if path in PROBES and status < 400 else logging.INFO
+            if logger.isEnabledFor(level):
+                logger.log(
+                    level,
+                    "%s %s %d %.1f ms",
+                    method,
+                    loggable(scope["path"]),
+                    status,
+                    seconds * 1000,
+                    extra={
+                        "method": method,
+                        "path": path,
+                        "status": status,
+                        "latency_ms": seconds * 1000,
+                    },
+                )
