@@ -9,13 +9,13 @@ import json
 import re
 import shlex
 import shutil
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from copier_ml import ci
+from copier_ml.reading import LimitedLoader
 from rendering import run
 
 # The commands of a CI file that need what this machine lacks, and why. The local run
@@ -310,70 +310,36 @@ def follow_builder(project: Path, builder: Stage, workdir: Path, path: str) -> N
                 (workdir / bind["target"]).unlink()
 
 
-@dataclass
-class CommandStep:
-    """One shell command a CI runner would execute, with the variables it sets."""
-
-    job: str
-    name: str
-    command: str
-    environment: dict[str, str]
-
-    @property
-    def skipped_because(self) -> str | None:
-        """Return why the local run skips this command, or None when it runs."""
-        if self.job in SKIPPED_JOBS:
-            return SKIPPED_JOBS[self.job]
-        if self.command.strip() in RUNNER_COMMANDS:
-            return RUNNER_COMMANDS[self.command.strip()]
-        for marker, reason in ONLINE_COMMANDS.items():
-            if marker in self.command:
-                return reason
-        first = self.command.split()[0]
-        return SKIPPED_COMMANDS.get(first)
+def skipped_because(step: ci.Step) -> str | None:
+    """Return why the local run skips a CI command, or None when it runs it."""
+    if step.job in SKIPPED_JOBS:
+        return SKIPPED_JOBS[step.job]
+    if step.command.strip() in RUNNER_COMMANDS:
+        return RUNNER_COMMANDS[step.command.strip()]
+    for marker, reason in ONLINE_COMMANDS.items():
+        if marker in step.command:
+            return reason
+    first = step.command.split()[0]
+    return SKIPPED_COMMANDS.get(first)
 
 
-def github_steps(workflow: Mapping[str, Any]) -> Iterator[CommandStep]:
-    """Yield the ``run:`` steps of a GitHub workflow's jobs, in file order.
+def ci_steps(project: Path) -> list[ci.Step]:
+    """Return the commands the render's CI file, GitHub's or GitLab's, runs, in order.
 
-    ``uses:`` steps are not commands: the checkout is the render itself, and uv and Python
-    come from the test session instead of setup-uv.
+    The file is read by the conformance checks' reader (``copier_ml.ci``). The variables
+    that describe the runner (``RUNNER_VARIABLES``) are left out: locally the test session
+    stands in for the runner.
     """
-    for job_id, job in workflow["jobs"].items():
-        job_env = {k: str(v) for k, v in job.get("env", {}).items()}
-        for step in job["steps"]:
-            if "run" in step:
-                env = {**job_env, **{k: str(v) for k, v in step.get("env", {}).items()}}
-                yield CommandStep(job_id, step.get("name", step["run"]), step["run"], env)
-
-
-# Top-level keys of a .gitlab-ci.yml that are settings, not jobs.
-GITLAB_KEYWORDS = {"default", "include", "stages", "variables", "workflow"}
-
-
-def gitlab_steps(pipeline: Mapping[str, Any]) -> Iterator[CommandStep]:
-    """Yield the ``before_script``, ``script`` and ``after_script`` lines of a GitLab pipeline.
-
-    Jobs come in file order, each with the default scripts unless it sets its own, and with
-    the global variables (less the runner's own) under its job variables.
-    """
-    default = pipeline.get("default", {})
-    global_env = {
-        k: str(v) for k, v in pipeline.get("variables", {}).items() if k not in RUNNER_VARIABLES
-    }
-    for job_id, job in pipeline.items():
-        if job_id in GITLAB_KEYWORDS or job_id.startswith(".") or "script" not in job:
-            continue
-        env = {**global_env, **{k: str(v) for k, v in job.get("variables", {}).items()}}
-        for part in ("before_script", "script", "after_script"):
-            for line in job.get(part, default.get(part, [])):
-                yield CommandStep(job_id, part, line, env)
-
-
-def ci_steps(project: Path) -> list[CommandStep]:
-    """Return the commands of the render's CI file, GitHub's or GitLab's, in order."""
     workflow = project / ".github" / "workflows" / "ci.yml"
-    if workflow.exists():
-        return list(github_steps(yaml.safe_load(workflow.read_text(encoding="utf-8"))))
-    pipeline = project / ".gitlab-ci.yml"
-    return list(gitlab_steps(yaml.safe_load(pipeline.read_text(encoding="utf-8"))))
+    provider, path = (
+        ("github", workflow) if workflow.exists() else ("gitlab", project / ".gitlab-ci.yml")
+    )
+    config = yaml.load(path.read_text(encoding="utf-8"), Loader=LimitedLoader)  # noqa: S506 - a SafeLoader
+    return [
+        replace(
+            step,
+            environment={k: v for k, v in step.environment.items() if k not in RUNNER_VARIABLES},
+        )
+        for step in ci.steps(provider, config)
+        if step.runs
+    ]

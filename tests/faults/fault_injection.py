@@ -85,7 +85,7 @@ def child(package: str, request: dict[str, Any]) -> None:
         state["kill_at"] = request.get("kill_at", 0)
         sys.addaudithook(at_the_nth_write)
         code = importlib.import_module(f"{package}.cli").main(request["argv"])
-    except BaseException:  # report whatever the command raised, then exit
+    except BaseException:  # noqa: BLE001 - report whatever the command raised, then exit
         traceback.print_exc()
     finally:
         sys.stdout.flush()
