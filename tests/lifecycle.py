@@ -36,7 +36,7 @@ Run `uv run pytest` before each push: it fails under {{ coverage_threshold }}% b
 # taken away (a project that had it gets the question's default unless told otherwise).
 RENAMED = ("benchmarks/test_bench_data.py", "benchmarks/test_bench_dataset.py")
 REMOVED_CHOICE = ("license", "BSD-3-Clause", "    BSD 3-Clause: BSD-3-Clause\n")
-REMOVED = "benchmarks/test_bench_security.py"
+REMOVED = "benchmarks/test_bench_profiling.py"
 BENCHMARK_ROW = "| Benchmarks | `uv run pytest benchmarks --no-cov` (not part of the test run) |"
 NEW_BENCHMARK_ROW = BENCHMARK_ROW.replace("test run)", "test run; results in `.benchmarks/`)")
 

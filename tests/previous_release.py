@@ -1,9 +1,9 @@
-"""The published previous release of the template, and a team's project generated from it.
+"""Published releases of the template, and a team's project generated from one of them.
 
-``previous_release_repository`` makes a template repository of two tags: the previous
-release as it was published (read from this repository's Git history by its commit) and
-this working tree as the next one. ``apply_team_edits`` changes a project generated from
-the previous release the ways a team would, on lines the next release leaves alone.
+``previous_release_repository`` makes a template repository of two tags: a published
+release as it was (read from this repository's Git history by its commit) and this working
+tree as the next one. ``apply_team_edits`` changes a project generated from that release
+the ways a team would, on lines the next release leaves alone.
 """
 
 import io
@@ -23,20 +23,25 @@ from rendering import (
     read_answers,
 )
 
-# The release before this one: its tag and the commit the tag names (tags never move).
-PREVIOUS = ("v1.0.0", "3e5b4175c979c262ca3762c550717bbe21b8e272")
+# The releases whose projects the tests update to this one, with the commit each tag names
+# (tags never move): the first release, and the one before this (a major release must
+# update a project of its predecessor).
+PUBLISHED = {
+    "v1.0.0": "3e5b4175c979c262ca3762c550717bbe21b8e272",
+    "v2.4.0": "e90f581a2db3bf27e63c700367e0782aaeaff669",
+}
 CURRENT = (
     "v" + tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 )
 
 
-def previous_release_files(destination: Path) -> Path:
-    """Write the template parts of the previous release into ``destination``.
+def previous_release_files(tag: str, destination: Path) -> Path:
+    """Write the template parts of the published release ``tag`` into ``destination``.
 
     Raises:
         AssertionError: this clone lacks the release's commit (a shallow clone).
     """
-    tag, commit = PREVIOUS
+    commit = PUBLISHED[tag]
     archive = subprocess.run(  # noqa: S603 - fixed arguments, no shell
         ["git", "archive", "--format=tar", commit, *TEMPLATE_PARTS],  # noqa: S607 - git from PATH
         cwd=ROOT,
@@ -53,11 +58,11 @@ def previous_release_files(destination: Path) -> Path:
     return destination
 
 
-def previous_release_repository(destination: Path) -> Path:
-    """Make a template repository: the previous release, then this working tree, tagged."""
-    repository = previous_release_files(destination)
+def previous_release_repository(tag: str, destination: Path) -> Path:
+    """Make a template repository: the published release ``tag``, then this working tree."""
+    repository = previous_release_files(tag, destination)
     git(repository, "init", "--quiet", "--initial-branch=main")
-    git_commit_all(repository, f"Release {PREVIOUS[0]}", tag=PREVIOUS[0])
+    git_commit_all(repository, f"Release {tag}", tag=tag)
     for part in TEMPLATE_PARTS:
         path = repository / part
         shutil.rmtree(path) if path.is_dir() else path.unlink()

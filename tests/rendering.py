@@ -351,7 +351,6 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     test_modules += ["test_preprocessing", "test_profiling", "test_records", "test_schema"]
     test_modules += ["test_security", "test_skops_files", "test_sources", "test_tune"]
     benchmarks = ["test_bench_data", "test_bench_onnx", "test_bench_profiling"]
-    benchmarks += ["test_bench_security"]
     folders = ["data/raw", "data/processed", "models", "reports/figures"]
     files = {
         ".copier-answers.yml",

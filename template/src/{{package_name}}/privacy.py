@@ -14,8 +14,8 @@ import os
 
 import pandas as pd
 
+from . import ENV_PREFIX
 from ._exceptions import ConfigError
-from .config import ENV_PREFIX
 from .schema import category_text
 from .security import MIN_KEY_BYTES, keyed_digest
 

@@ -10,7 +10,7 @@ module needs only NumPy and pandas, so an API serving the ONNX graph loads no mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -162,16 +162,3 @@ def psi(expected: Sequence[float], observed: np.ndarray[Any, Any]) -> float:
     actual = np.maximum(observed / observed.sum(), SMALLEST_SHARE)
     reference = np.maximum(np.asarray(expected, dtype=np.float64), SMALLEST_SHARE)
     return float(np.sum((actual - reference) * np.log(actual / reference)))
-
-
-def window_psi(
-    reference: Reference, schema: DatasetSchema, rows: pd.DataFrame, scores: FloatArray
-) -> Mapping[str, float]:
-    """The PSI of each feature and of the predictions over recent rows (the API's gauges)."""
-    values = {feature.name: rows[feature.name] for feature in schema.features}
-    values[PREDICTION] = prediction_values(schema, scores)
-    return {
-        name: psi(reference.columns[name].shares, reference.columns[name].counts(column))
-        for name, column in values.items()
-        if name in reference.columns
-    }

@@ -107,13 +107,6 @@ class Feature:
     median: float | None = None
     """The median (an example value): of every row, or of about ``MEDIAN_SAMPLE`` of them."""
 
-    @property
-    def typical(self) -> str | float | None:
-        """A typical value: the median of a numeric column, the most frequent category."""
-        if self.kind == "numeric":
-            return self.median
-        return self.categories[0] if self.categories else None
-
 
 @dataclass(frozen=True)
 class Target:

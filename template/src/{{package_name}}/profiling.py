@@ -4,7 +4,8 @@
 top entries at INFO level, and can dump a ``.prof`` file for ``pstats`` or snakeviz.
 ``@timed`` only logs the wall time.
 
-Profiling is off unless asked for, by ``enabled=True`` or by setting ``{{ env_prefix }}PROFILE=1``
+Profiling is off unless asked for, by ``enabled=True`` or by setting the
+``PROFILE`` variable of the package's prefix (``ENV_PREFIX``) to 1
 before the program starts. The decorator reads that switch once, when it decorates: a disabled
 ``@profiled`` returns the function itself, so it costs nothing per call. ``profile_block``
 reads it each time it is entered.
@@ -30,21 +31,18 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-{% if callable_type_params %}
-from typing import Any, cast, overload
-{% else %}
 from typing import Any, ParamSpec, TypeVar, cast, overload
-{% endif %}
+
+from . import ENV_PREFIX
 
 logger = logging.getLogger(__name__)
 
-{% if not callable_type_params %}
+# The generic decorators' parameters, declared in the form every supported Python reads
+# (PEP 695's ``def f[**P, R]`` needs 3.12; ruff's UP047 is off for this file).
 P = ParamSpec("P")
 R = TypeVar("R")
-
-{% endif %}
-PROFILE_ENV_VAR = "{{ env_prefix }}PROFILE"
-PROFILE_DIR_ENV_VAR = "{{ env_prefix }}PROFILE_DIR"
+PROFILE_ENV_VAR = f"{ENV_PREFIX}PROFILE"
+PROFILE_DIR_ENV_VAR = f"{ENV_PREFIX}PROFILE_DIR"
 SORT_KEYS = frozenset(pstats.Stats.sort_arg_dict_default)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _state = threading.local()
@@ -62,7 +60,7 @@ class ProfileResult:
 
 
 def profiling_enabled() -> bool:
-    """Tell whether ``{{ env_prefix }}PROFILE`` asks for profiling (1, true, yes or on)."""
+    """Tell whether ``PROFILE_ENV_VAR`` asks for profiling (1, true, yes or on)."""
     return os.environ.get(PROFILE_ENV_VAR, "").strip().lower() in _TRUE
 
 
@@ -127,8 +125,8 @@ def profile_block(
         sort_by: A ``pstats`` sort key, such as ``cumulative``, ``tottime`` or ``calls``.
         limit: How many entries the logged summary shows.
         output: A ``.prof`` file to write (overwritten each time). Default: none, or
-            ``<{{ env_prefix }}PROFILE_DIR>/<label>.prof`` when that variable is set.
-        enabled: Force profiling on or off; ``None`` follows ``{{ env_prefix }}PROFILE``.
+            ``<PROFILE_DIR_ENV_VAR>/<label>.prof`` when that variable is set.
+        enabled: Force profiling on or off; ``None`` follows ``PROFILE_ENV_VAR``.
 
     Yields:
         A ``ProfileResult``, complete once the block has ended (also when it raised).
@@ -174,7 +172,7 @@ def _stopwatch(label: str, level: int) -> Iterator[None]:
         logger.log(level, "%s %s %.6f s", label, outcome, seconds, extra={"seconds": seconds})
 
 
-def _wrap{{ callable_type_params }}(
+def _wrap(
     function: Callable[P, R], around: Callable[[], AbstractContextManager[Any]]
 ) -> Callable[P, R]:
     """Return ``function`` wrapped so each call (or awaited coroutine) runs inside ``around()``."""
@@ -206,11 +204,11 @@ def _label(function: Callable[..., Any]) -> str:
 
 
 @overload
-def profiled{{ callable_type_params }}(function: Callable[P, R], /) -> Callable[P, R]: ...
+def profiled(function: Callable[P, R], /) -> Callable[P, R]: ...
 
 
 @overload
-def profiled{{ callable_type_params }}(
+def profiled(
     *,
     sort_by: str = "cumulative",
     limit: int = 20,
@@ -219,7 +217,7 @@ def profiled{{ callable_type_params }}(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
-def profiled{{ callable_type_params }}(
+def profiled(
     function: Callable[P, R] | None = None,
     /,
     *,
@@ -250,14 +248,14 @@ def profiled{{ callable_type_params }}(
 
 
 @overload
-def timed{{ callable_type_params }}(function: Callable[P, R], /) -> Callable[P, R]: ...
+def timed(function: Callable[P, R], /) -> Callable[P, R]: ...
 
 
 @overload
-def timed{{ callable_type_params }}(*, level: int = logging.INFO) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+def timed(*, level: int = logging.INFO) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
-def timed{{ callable_type_params }}(
+def timed(
     function: Callable[P, R] | None = None, /, *, level: int = logging.INFO
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Log the wall time of every call of a function or coroutine function.
