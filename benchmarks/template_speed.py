@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from rendering import copy_template  # noqa: E402 - the test suite's helper, found just above
+from helpers.rendering import copy_template  # noqa: E402 - the test suite's helper, found just above
 
 BIN = Path(sys.executable).parent
 GREEN_STEPS = {

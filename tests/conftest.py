@@ -14,39 +14,30 @@ All run in parallel under pytest-xdist; see ``README.md`` for the commands.
 from pathlib import Path
 
 import pytest
-from _pytest.nodeid import NodeId
 
-from lifecycle import release_history
-from rendering import GIT_ENVIRONMENT, Render, answer_sets, copy_template, read_answers, render
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep ``xdist_group`` working: suffix each grouped test's node id with its group.
-
-    Under ``--dist loadgroup`` pytest-xdist sends tests whose node ids end in the same
-    ``@group`` to one worker, so a render is installed once. xdist 3.8 adds the suffix by
-    setting ``item._nodeid``, which pytest 9.2 no longer reads (node ids live in
-    ``item._id``), so without this every test would be its own group.
-    """
-    if not getattr(config.option, "loadgroup", False):
-        return
-    for item in items:
-        groups = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group")})
-        if groups and "@" not in item.nodeid.rpartition("]")[2]:
-            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
+from helpers.lifecycle import release_history
+from helpers.rendering import GIT_ENVIRONMENT, answer_sets, copy_template
+from helpers.sharing import Renders, build_once, shared_root
 
 
 @pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Git-free copy of the template, made once per test process."""
-    return copy_template(tmp_path_factory.mktemp("template"))
+def shared(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The folder every xdist worker of this run shares (see ``helpers/sharing.py``)."""
+    return shared_root(tmp_path_factory, worker_id)
 
 
 @pytest.fixture(scope="session")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(shared: Path) -> Path:
+    """A Git-free copy of the template, made once per run."""
+    build_once(shared, "template", copy_template)
+    return shared / "template"
+
+
+@pytest.fixture(scope="session")
+def history(shared: Path) -> Path:
     """A Git repository of the template with three tagged releases (see ``lifecycle.py``)."""
-    return release_history(tmp_path_factory.mktemp("history") / "copier-ml")
+    build_once(shared, "history", lambda path: release_history(path / "copier-ml"))
+    return shared / "history" / "copier-ml"
 
 
 @pytest.fixture
@@ -57,15 +48,9 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def renders(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Render]:
-    """Every answer set of the quick layer rendered once, by name, with the recorded answers.
+def renders(template: Path, shared: Path) -> Renders:
+    """Every answer set of the quick layer, rendered once per run when first read, by name.
 
-    Tests that use it carry the ``RENDERS_GROUP`` xdist group: one worker renders the set
-    and runs them all.
+    Any worker may run a test that reads it: the first one to need a render makes it.
     """
-    root = tmp_path_factory.mktemp("renders")
-    rendered = {}
-    for name, answers in answer_sets().items():
-        project = render(template, root / name, answers)
-        rendered[name] = (project, read_answers(project))
-    return rendered
+    return Renders(template, shared / "renders", answer_sets())

@@ -55,8 +55,9 @@ from copier_ml.reading import (
     read_text,
 )
 from copier_ml.releases import git_url, latest_release, tag_of, template_status
-from lifecycle import NEWEST, RELEASES, generate, replace_once
-from rendering import RENDERS_GROUP, Render, git, run, template_repository, venv_tool
+from helpers.lifecycle import NEWEST, RELEASES, generate, replace_once
+from helpers.rendering import git, run, template_repository, venv_tool
+from helpers.sharing import Renders, build_once
 
 
 def failures(project: Path) -> dict[str, list[str]]:
@@ -324,8 +325,7 @@ def test_only_regular_files_of_a_sane_size_are_read(tmp_path: Path) -> None:
 # --- Projects: fresh renders --------------------------------------------------------------
 
 
-@pytest.mark.xdist_group(RENDERS_GROUP)
-def test_every_render_meets_the_standard(renders: dict[str, Render]) -> None:
+def test_every_render_meets_the_standard(renders: Renders) -> None:
     """The defaults, hostile answers, every boolean on and every pair of choices.
 
     These renders come from a folder, not a Git repository, so Copier records no `_commit`
@@ -339,8 +339,7 @@ def test_every_render_meets_the_standard(renders: dict[str, Render]) -> None:
         assert failures(project) == expected, name
 
 
-@pytest.mark.xdist_group(RENDERS_GROUP)
-def test_the_standard_is_what_the_template_renders(renders: dict[str, Render]) -> None:
+def test_the_standard_is_what_the_template_renders(renders: Renders) -> None:
     project, answers = renders["defaults"]
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
     lint = pyproject["tool"]["ruff"]["lint"]
@@ -384,9 +383,13 @@ def test_the_strict_flags_are_those_mypy_names() -> None:
 
 
 @pytest.fixture(scope="session")
-def base(history: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A default project generated from the oldest release, as each drift starts from."""
-    return generate(history, RELEASES[0], tmp_path_factory.mktemp("conformance") / "base")
+def base(history: Path, shared: Path) -> Path:
+    """A default project generated from the oldest release, as each drift starts from.
+
+    Made once per run; each test copies it before changing anything.
+    """
+    build_once(shared / "conformance", "base", lambda path: generate(history, RELEASES[0], path))
+    return shared / "conformance" / "base"
 
 
 def add_to_table(table: str, lines: str) -> Callable[[Path], None]:
@@ -490,7 +493,6 @@ ALLOWED: dict[str, Callable[[Path], None]] = {
 }  # fmt: skip
 
 
-@pytest.mark.xdist_group("conformance")
 @pytest.mark.parametrize("drift", list(DRIFTS))
 def test_each_drift_fails_exactly_its_check(base: Path, tmp_path: Path, drift: str) -> None:
     project = shutil.copytree(base, tmp_path / "project", symlinks=True)
@@ -501,7 +503,6 @@ def test_each_drift_fails_exactly_its_check(base: Path, tmp_path: Path, drift: s
     assert any(problem in line for line in found.get(code, [])), found
 
 
-@pytest.mark.xdist_group("conformance")
 @pytest.mark.parametrize("change", list(ALLOWED))
 def test_changes_within_the_standard_fail_nothing(base: Path, tmp_path: Path, change: str) -> None:
     project = shutil.copytree(base, tmp_path / "project", symlinks=True)
@@ -553,7 +554,6 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /dev/zero are POSIX")
-@pytest.mark.xdist_group("conformance")
 def test_hostile_projects_are_reported_and_the_run_goes_on(base: Path, tmp_path: Path) -> None:
     """Each hostile project gets its problem; the others, a missing folder, and a fresh one too."""
     projects = []
@@ -639,7 +639,6 @@ def test_template_sources_become_git_urls(tmp_path: Path) -> None:
     assert git_url("../copier-ml", tmp_path / "project") == str(tmp_path / "copier-ml")
 
 
-@pytest.mark.xdist_group("conformance")
 def test_latest_is_the_highest_final_release(history: Path, tmp_path: Path) -> None:
     mirror = tmp_path / "mirror"
     git(tmp_path, "clone", "--quiet", "--mirror", str(history), str(mirror))
@@ -650,7 +649,6 @@ def test_latest_is_the_highest_final_release(history: Path, tmp_path: Path) -> N
         latest_release(str(tmp_path / "nowhere"))
 
 
-@pytest.mark.xdist_group("conformance")
 def test_template_status_compares_with_the_newest_release(
     base: Path, history: Path, tmp_path: Path
 ) -> None:
@@ -689,7 +687,6 @@ def conformance(*arguments: str | Path) -> tuple[int, str]:
     return result.returncode, result.stdout
 
 
-@pytest.mark.xdist_group("conformance")
 def test_command_reports_json_and_a_table(base: Path, history: Path, tmp_path: Path) -> None:
     drifted = shutil.copytree(base, tmp_path / "drifted", symlinks=True)
     DRIFTS["ruff-rule-dropped"][0](drifted)
@@ -755,7 +752,6 @@ def test_command_reports_json_and_a_table(base: Path, history: Path, tmp_path: P
     assert lines[-1] == "2 project(s): 1 below the standard, 2 behind the newest template release."
 
 
-@pytest.mark.xdist_group("conformance")
 def test_command_fails_an_outdated_project_only_when_asked(base: Path) -> None:
     assert conformance(base)[0] == 0
     assert conformance("--fail-outdated", base)[0] == 1
@@ -764,7 +760,6 @@ def test_command_fails_an_outdated_project_only_when_asked(base: Path) -> None:
 IGNORE_ALL = '\n[tool.repo-review]\nignore = ["CML", "CML301"]\nselect = ["PY"]\n'
 
 
-@pytest.mark.xdist_group("conformance")
 def test_repo_review_runs_the_checks_and_the_platform_run_ignores_a_projects_ignore_list(
     base: Path, tmp_path: Path
 ) -> None:

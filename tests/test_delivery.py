@@ -20,16 +20,15 @@ import jsonschema
 import pytest
 import yaml
 
-from delivery import (
+from helpers.delivery import (
     Stage,
     dockerfile_stages,
     dockerignore_excludes,
     dockerignore_patterns,
     labels_of,
 )
-from rendering import RENDERS_GROUP, ROOT, Render, choices_of, run, venv_tool
-
-pytestmark = pytest.mark.xdist_group(RENDERS_GROUP)
+from helpers.rendering import ROOT, choices_of, run, venv_tool
+from helpers.sharing import Renders
 
 # An action pin: the full commit SHA, then the release it is, in a comment.
 PINNED_ACTION = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
@@ -63,14 +62,12 @@ def crd_schema(path: Path, version: str = "v1") -> dict[str, Any]:
     return schema
 
 
-def existing(renders: dict[str, Render], relative: str) -> list[Path]:
+def existing(renders: Renders, relative: str) -> list[Path]:
     """Return ``relative`` in every render that has it."""
     return [project / relative for project, _ in renders.values() if (project / relative).exists()]
 
 
-def with_answers(
-    renders: dict[str, Render], relative: str
-) -> Iterator[tuple[Path, dict[str, Any]]]:
+def with_answers(renders: Renders, relative: str) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Yield ``relative`` of every render that has it, with that render's answers."""
     for project, answers in renders.values():
         if (project / relative).exists():
@@ -85,7 +82,7 @@ def checker(command: list[str], cwd: Path) -> str:
     return output
 
 
-def test_every_variant_is_rendered(renders: dict[str, Render]) -> None:
+def test_every_variant_is_rendered(renders: Renders) -> None:
     """The checkers below would pass vacuously on a missing variant: each one is there."""
     combos = {
         (a["ci_provider"], a["docker"], a.get("kubernetes", False), a["serving"])
@@ -100,7 +97,7 @@ def test_every_variant_is_rendered(renders: dict[str, Render]) -> None:
 # --- Docker ----------------------------------------------------------------------------
 
 
-def test_hadolint_reports_nothing(renders: dict[str, Render]) -> None:
+def test_hadolint_reports_nothing(renders: Renders) -> None:
     dockerfiles = existing(renders, "Dockerfile")
     assert len(dockerfiles) > 5
     command = [venv_tool("hadolint"), "--no-color", "--failure-threshold", "info"]
@@ -114,7 +111,7 @@ def stages_of(dockerfile: Path) -> list[Stage]:
 
 
 @pytest.mark.parametrize("name", ["defaults", "all-on"])
-def test_dockerfile_stages_and_user(renders: dict[str, Render], name: str) -> None:
+def test_dockerfile_stages_and_user(renders: Renders, name: str) -> None:
     project, answers = renders[name]
     uv, builder, runtime = stages_of(project / "Dockerfile")
     assert (uv.name, builder.name, runtime.name) == ("uv", "builder", "runtime")
@@ -143,7 +140,7 @@ def test_dockerfile_stages_and_user(renders: dict[str, Render], name: str) -> No
     assert all("type=cache,target=/root/.cache/uv" in i.flags["mount"] for i in builder.each("RUN"))
 
 
-def test_dockerfile_reads_only_what_the_context_holds(renders: dict[str, Render]) -> None:
+def test_dockerfile_reads_only_what_the_context_holds(renders: Renders) -> None:
     """Every COPY and bind-mount source exists in the render and passes .dockerignore.
 
     Sources that the workflow produces before a build need not exist in a fresh render:
@@ -178,7 +175,7 @@ def test_dockerfile_reads_only_what_the_context_holds(renders: dict[str, Render]
         assert dockerignore_excludes(patterns, model_file) is not answers["serving"], model_file
 
 
-def test_labels_read_back_as_the_answers(renders: dict[str, Render]) -> None:
+def test_labels_read_back_as_the_answers(renders: Renders) -> None:
     for dockerfile, answers in with_answers(renders, "Dockerfile"):
         labels = labels_of(stages_of(dockerfile)[-1])
         prefix = "org.opencontainers.image."
@@ -190,7 +187,7 @@ def test_labels_read_back_as_the_answers(renders: dict[str, Render]) -> None:
         }, dockerfile
 
 
-def test_entrypoint_command_and_healthcheck(renders: dict[str, Render]) -> None:
+def test_entrypoint_command_and_healthcheck(renders: Renders) -> None:
     for dockerfile, answers in with_answers(renders, "Dockerfile"):
         runtime = stages_of(dockerfile)[-1]
         assert runtime.each("ENTRYPOINT")[0].exec_form() == [answers["project_slug"]]
@@ -223,9 +220,7 @@ def test_entrypoint_command_and_healthcheck(renders: dict[str, Render]) -> None:
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )  # fmt: skip
-def test_ci_files_match_their_schemas(
-    renders: dict[str, Render], relative: str, schemas: list[str]
-) -> None:
+def test_ci_files_match_their_schemas(renders: Renders, relative: str, schemas: list[str]) -> None:
     files = existing(renders, relative)
     assert len(files) > 2
     for schema in schemas:
@@ -233,7 +228,7 @@ def test_ci_files_match_their_schemas(
         checker([*command, *map(str, files)], files[0].parent)
 
 
-def test_zizmor_reports_nothing(renders: dict[str, Render]) -> None:
+def test_zizmor_reports_nothing(renders: Renders) -> None:
     """zizmor, offline, with its most demanding persona, over every GitHub render."""
     projects = [f.parents[2] for f in existing(renders, ".github/workflows/ci.yml")]
     command = [venv_tool("zizmor"), "--offline", "--persona=pedantic", "--no-progress"]
@@ -248,7 +243,7 @@ def readme_recipe(project: Path) -> str:
 
 
 def test_the_readme_monitoring_recipe_passes_the_ci_checks(
-    renders: dict[str, Render], tmp_path: Path
+    renders: Renders, tmp_path: Path
 ) -> None:
     """The README's scheduled job, saved where it says, passes the checks of the CI files.
 
@@ -287,7 +282,7 @@ def test_the_readme_monitoring_recipe_passes_the_ci_checks(
     assert checked == {"github", "gitlab"}
 
 
-def test_actions_are_pinned_by_commit(renders: dict[str, Render]) -> None:
+def test_actions_are_pinned_by_commit(renders: Renders) -> None:
     pins: dict[str, set[str]] = {}
     workflows = [*existing(renders, CI_WORKFLOW), *existing(renders, UPDATE_WORKFLOW)]
     for workflow_file in workflows:
@@ -311,7 +306,7 @@ def test_actions_are_pinned_by_commit(renders: dict[str, Render]) -> None:
         assert workflow["concurrency"]["group"]
 
 
-def test_template_update_job_is_hardened(renders: dict[str, Render]) -> None:
+def test_template_update_job_is_hardened(renders: Renders) -> None:
     """The one job that can push: scheduled, least privilege, no cache, no injected input."""
     for workflow_file in existing(renders, UPDATE_WORKFLOW):
         workflow = yaml.safe_load(workflow_file.read_text(encoding="utf-8"))
@@ -337,7 +332,7 @@ def test_template_update_job_is_hardened(renders: dict[str, Render]) -> None:
         assert all("TEMPLATE_UPDATE_TOKEN" not in json.dumps(other) for other in others)
 
 
-def test_shellcheck_reports_nothing(renders: dict[str, Render]) -> None:
+def test_shellcheck_reports_nothing(renders: Renders) -> None:
     scripts = existing(renders, "scripts/template-update.sh")
     assert len(scripts) > 2
     command = [venv_tool("shellcheck"), "--severity=style", "--format=gcc"]
@@ -354,7 +349,7 @@ def expected_matrix(answers: dict[str, Any]) -> list[str]:
     return versions
 
 
-def test_ci_matrix_covers_every_python_with_wheels(renders: dict[str, Render]) -> None:
+def test_ci_matrix_covers_every_python_with_wheels(renders: Renders) -> None:
     seen = set()
     for workflow_file, answers in with_answers(renders, ".github/workflows/ci.yml"):
         jobs = yaml.safe_load(workflow_file.read_text(encoding="utf-8"))["jobs"]
@@ -370,7 +365,7 @@ def test_ci_matrix_covers_every_python_with_wheels(renders: dict[str, Render]) -
     assert any(framework == "tensorflow" for framework, _ in seen)
 
 
-def test_dependency_bots_watch_every_ecosystem(renders: dict[str, Render]) -> None:
+def test_dependency_bots_watch_every_ecosystem(renders: Renders) -> None:
     for config_file, answers in with_answers(renders, ".github/dependabot.yml"):
         updates = yaml.safe_load(config_file.read_text(encoding="utf-8"))["updates"]
         ecosystems = {update["package-ecosystem"] for update in updates}
@@ -385,7 +380,7 @@ def test_dependency_bots_watch_every_ecosystem(renders: dict[str, Render]) -> No
 # --- pre-commit -------------------------------------------------------------------------
 
 
-def test_pre_commit_hooks_run_the_projects_own_tools(renders: dict[str, Render]) -> None:
+def test_pre_commit_hooks_run_the_projects_own_tools(renders: Renders) -> None:
     """Every hook is local and runs a pinned tool of the project through uv: nothing to fetch."""
     project, _ = renders["defaults"]
     config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
@@ -404,7 +399,7 @@ def test_pre_commit_hooks_run_the_projects_own_tools(renders: dict[str, Render])
 # --- Kubernetes -------------------------------------------------------------------------
 
 
-def test_kubernetes_validate_passes_on_every_manifest(renders: dict[str, Render]) -> None:
+def test_kubernetes_validate_passes_on_every_manifest(renders: Renders) -> None:
     manifests = [
         path
         for project, _ in renders.values()
@@ -416,7 +411,7 @@ def test_kubernetes_validate_passes_on_every_manifest(renders: dict[str, Render]
     checker([*command, *map(str, manifests)], manifests[0].parent)
 
 
-def test_manifests_run_the_image_safely(renders: dict[str, Render]) -> None:
+def test_manifests_run_the_image_safely(renders: Renders) -> None:
     for kustomization_file, answers in with_answers(renders, "deploy/base/kustomization.yaml"):
         base = kustomization_file.parent
         slug = answers["project_slug"]
@@ -460,7 +455,7 @@ def test_manifests_run_the_image_safely(renders: dict[str, Render]) -> None:
 
 
 def test_the_rayjob_matches_kuberays_crd_and_runs_the_image_safely(
-    renders: dict[str, Render],
+    renders: Renders,
 ) -> None:
     validator = jsonschema.Draft7Validator(crd_schema(shared_schema(RAYJOB_CRD)))
     jobs = list(with_answers(renders, "deploy/ray/rayjob.yaml"))
@@ -541,7 +536,7 @@ def package_imports(module: Path) -> set[str]:
     return imported
 
 
-def test_dvc_stages_depend_on_every_module_they_run(renders: dict[str, Render]) -> None:
+def test_dvc_stages_depend_on_every_module_they_run(renders: Renders) -> None:
     """Every package module a stage's command imports, transitively, is one of its deps.
 
     A stage would otherwise not rerun when such a module changes: its outputs go stale.
@@ -569,7 +564,7 @@ def test_dvc_stages_depend_on_every_module_they_run(renders: dict[str, Render]) 
 # --- Dev container ----------------------------------------------------------------------
 
 
-def test_the_devcontainer_matches_its_schema_and_the_project(renders: dict[str, Render]) -> None:
+def test_the_devcontainer_matches_its_schema_and_the_project(renders: Renders) -> None:
     """devcontainer.json validates against the Dev Container spec's schema, and fits the project.
 
     The schema is devcontainers/spec's ``devContainer.base.schema.json``, copied to
@@ -595,7 +590,7 @@ def test_the_devcontainer_matches_its_schema_and_the_project(renders: dict[str, 
 # --- Supply chain -----------------------------------------------------------------------
 
 
-def test_the_audit_jobs_check_the_lock(renders: dict[str, Render]) -> None:
+def test_the_audit_jobs_check_the_lock(renders: Renders) -> None:
     """The vulnerability audit, online, is checked as text: it audits every group of the lock.
 
     uv exports the lock as pinned requirements with hashes, which the dev group's pip-audit
@@ -615,7 +610,7 @@ def test_the_audit_jobs_check_the_lock(renders: dict[str, Render]) -> None:
         assert '"pip-audit==' in (project / "pyproject.toml").read_text(encoding="utf-8"), name
 
 
-def test_images_are_published_signed_and_attested(renders: dict[str, Render]) -> None:
+def test_images_are_published_signed_and_attested(renders: Renders) -> None:
     """Images are pushed with an SBOM and max provenance, then signed (and attested).
 
     GitHub: ghcr.io on tags and the default branch, a cosign signature and an attestation,
@@ -709,7 +704,7 @@ def test_posix_only_calls_are_caught() -> None:
     assert posix_only_uses(source) == ["line 1: import fcntl", "line 3: signal.SIGKILL"]
 
 
-def test_generated_code_runs_on_every_operating_system(renders: dict[str, Render]) -> None:
+def test_generated_code_runs_on_every_operating_system(renders: Renders) -> None:
     """Every text file is opened with an explicit encoding, and no POSIX-only call is used.
 
     Windows' default encoding is not UTF-8: ruff's unspecified-encoding rule (PLW1514, a

@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 import yaml
 
-from delivery import ci_steps, dockerfile_stages, follow_builder, labels_of, skipped_because
-from environment_names import canonical
-from rendering import (
+from helpers.delivery import ci_steps, dockerfile_stages, follow_builder, labels_of, skipped_because
+from helpers.environment_names import canonical
+from helpers.rendering import (
     ALL_ON,
     PROJECT_CHECKS,
     ROOT,
@@ -126,7 +126,7 @@ def test_pre_commit_passes_and_changes_nothing(
     assert git(project, "ls-files", "--others", "--exclude-standard") == "", "a hook added files"
 
 
-ENVIRONMENT_NAMES = Path(__file__).parent / "environment_names.py"
+ENVIRONMENT_NAMES = Path(__file__).parent / "helpers" / "environment_names.py"
 # What the validators could accept: a package_name, and a project_slug.
 PACKAGE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 PROJECT_SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from rendering import computed_values, questions, read_answers, render
-from static_checks import static_problems
+from helpers.rendering import computed_values, questions, read_answers, render
+from helpers.static_checks import static_problems
 
 # A long sentence of ordinary words, for the length limits.
 WORDS = "Trains and serves a model of the team's tables. "

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rendering import COPIER_YML, ROOT, questions, read_answers, render, run, venv_tool
+from helpers.rendering import COPIER_YML, ROOT, questions, read_answers, render, run, venv_tool
 
 REJECTED: list[tuple[dict[str, Any], str]] = [
     ({"project_name": ""}, "project_name must not be empty"),

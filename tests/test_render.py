@@ -13,12 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rendering import (
+from helpers.rendering import (
     COPIER_YML,
     HOSTILE,
-    RENDERS_GROUP,
     ROOT,
-    Render,
     answer_sets,
     choices_of,
     files_of,
@@ -29,15 +27,15 @@ from rendering import (
     run,
     uv_binary,
 )
-from static_checks import RUNNING_PYTHON, static_problems
+from helpers.sharing import Renders
+from helpers.static_checks import RUNNING_PYTHON, static_problems
 
 MATRIX = pairwise_answers()
 ANSWER_SETS = answer_sets()
 
 
-@pytest.mark.xdist_group(RENDERS_GROUP)
 @pytest.mark.parametrize("name", list(ANSWER_SETS))
-def test_render_is_clean(renders: dict[str, Render], name: str) -> None:
+def test_render_is_clean(renders: Renders, name: str) -> None:
     project, recorded = renders[name]
     answers = ANSWER_SETS[name]
     assert {key: recorded.get(key, False) for key in answers} == answers
@@ -60,10 +58,7 @@ def test_matrix_covers_every_pair_of_choices() -> None:
     assert len(MATRIX) < 30, "the covering array should stay small"
 
 
-@pytest.mark.xdist_group(RENDERS_GROUP)
-def test_renders_are_byte_identical(
-    renders: dict[str, Render], template: Path, tmp_path: Path
-) -> None:
+def test_renders_are_byte_identical(renders: Renders, template: Path, tmp_path: Path) -> None:
     first, _ = renders["all-on"]
     second = render(template, tmp_path / "second", ANSWER_SETS["all-on"])
     first_files = {p.relative_to(first): p.read_bytes() for p in files_of(first)}
@@ -71,8 +66,7 @@ def test_renders_are_byte_identical(
     assert first_files == second_files
 
 
-@pytest.mark.xdist_group(RENDERS_GROUP)
-def test_hostile_answers_land_verbatim(renders: dict[str, Render]) -> None:
+def test_hostile_answers_land_verbatim(renders: Renders) -> None:
     project, _ = renders["hostile"]
     name, description, author = (
         HOSTILE[key] for key in ("project_name", "description", "author_name")
@@ -92,8 +86,7 @@ def test_hostile_answers_land_verbatim(renders: dict[str, Render]) -> None:
     assert {key: read_answers(project)[key] for key in HOSTILE} == HOSTILE
 
 
-@pytest.mark.xdist_group(RENDERS_GROUP)
-def test_every_imported_library_is_a_refused_package_name(renders: dict[str, Render]) -> None:
+def test_every_imported_library_is_a_refused_package_name(renders: Renders) -> None:
     """A package named like a library the project imports would shadow it (or be shadowed).
 
     The package_name validator refuses the names in includes/shadowed-modules.txt: every
@@ -121,10 +114,9 @@ def test_every_imported_library_is_a_refused_package_name(renders: dict[str, Ren
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(RENDERS_GROUP)
 @pytest.mark.parametrize("name", ["defaults", "all-on"])
 def test_the_oldest_accepted_copier_renders_the_same_files(
-    renders: dict[str, Render], template: Path, tmp_path: Path, name: str
+    renders: Renders, template: Path, tmp_path: Path, name: str
 ) -> None:
     """Copier ``_min_copier_version`` (installed by uv) renders what this session's Copier does."""
     oldest = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))["_min_copier_version"]

@@ -4,12 +4,13 @@ import re
 import tomllib
 from datetime import date
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 import yaml
 from packaging.version import Version
 
-from rendering import COPIER_YML, ROOT, run, venv_tool
+from helpers.rendering import COPIER_YML, ROOT, run, venv_tool
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -99,3 +100,29 @@ def test_min_copier_version_is_the_quick_starts() -> None:
     assert Version(required.group(1)) == oldest
     assert oldest >= Version("9.13"), "copier check-update, which the template uses, is 9.13+"
     assert Version(version("copier")) >= oldest
+
+
+GROUPED_TESTS = """
+import pytest
+
+@pytest.mark.xdist_group("one")
+@pytest.mark.parametrize("i", range(6))
+def test_grouped(i):
+    pass
+"""
+
+
+def test_xdist_groups_still_keep_a_group_on_one_worker(tmp_path: Path) -> None:
+    """The full and update layers install each render once because its group runs on one worker.
+
+    pytest 9.2 drops the ``@group`` suffix pytest-xdist 3.8 relies on (pytest-xdist#1386),
+    and then every grouped test runs alone, installing its render again. pyproject.toml keeps
+    pytest below 9.2 for that; this fails if an upgrade brings the problem back.
+    """
+    (tmp_path / "test_grouped.py").write_text(GROUPED_TESTS, encoding="utf-8")
+    command = [venv_tool("pytest"), "-n", "2", "--dist=loadgroup", "-v", "-p", "no:cacheprovider"]
+    output = run([*command, "test_grouped.py"], tmp_path).stdout
+    passed = re.findall(r"\[(gw\d)\] .*PASSED (\S+)", output)
+    assert len(passed) == 6, output
+    assert all(node.endswith("@one") for _, node in passed), output
+    assert len({worker for worker, _ in passed}) == 1, output

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rendering import ROOT, choices_of, questions, read_answers, run, venv_tool
+from helpers.rendering import ROOT, choices_of, questions, read_answers, run, venv_tool
 
 EXAMPLES = ROOT / "examples"
 

@@ -16,10 +16,10 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from lifecycle import NEWEST, RELEASES, generate, replace_once
-from rendering import git, git_commit_all, run, venv_tool
+from helpers.lifecycle import NEWEST, RELEASES, generate, replace_once
+from helpers.rendering import git, git_commit_all, run, venv_tool
 
-pytestmark = [pytest.mark.update, pytest.mark.xdist_group("update-job")]
+pytestmark = pytest.mark.update
 
 REPOSITORY = "acme/churn-model"
 # Copier reports versions as PEP 440 normalises them: v2.0.0 is 2.0.0.

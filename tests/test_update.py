@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import (
+from helpers.lifecycle import (
     BENCHMARK_ROW,
     NEW_BENCHMARK_ROW,
     NEWEST,
@@ -36,7 +36,7 @@ from lifecycle import (
     replace_once,
     update,
 )
-from rendering import PROJECT_CHECKS, git, git_commit_all, read_answers, run, uv_binary
+from helpers.rendering import PROJECT_CHECKS, git, git_commit_all, read_answers, run, uv_binary
 
 pytestmark = [
     pytest.mark.update,

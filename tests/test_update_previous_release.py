@@ -12,9 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import Edit, conflicted_files, generate, lost_edits, update
-from previous_release import CURRENT, PUBLISHED, apply_team_edits, previous_release_repository
-from rendering import PROJECT_CHECKS, read_answers, run, uv_binary
+from helpers.lifecycle import Edit, conflicted_files, generate, lost_edits, update
+from helpers.previous_release import (
+    CURRENT,
+    PUBLISHED,
+    apply_team_edits,
+    previous_release_repository,
+)
+from helpers.rendering import PROJECT_CHECKS, read_answers, run, uv_binary
 
 pytestmark = [pytest.mark.update, pytest.mark.usefixtures("isolated_git")]
 

@@ -16,7 +16,8 @@ import yaml
 
 from copier_ml import ci
 from copier_ml.reading import LimitedLoader
-from rendering import run
+
+from .rendering import run
 
 # The commands of a CI file that need what this machine lacks, and why. The local run
 # skips them; every other command runs, in order.

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from delivery import dockerfile_word
-from rendering import expected_files, files_of, run, venv_tool
+from .delivery import dockerfile_word
+from .rendering import expected_files, files_of, run, venv_tool
 
 # A Jinja tag left in a rendered file. GitHub Actions' `${{ expr }}` is not Jinja.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|\.jinja\b")

@@ -15,7 +15,7 @@ from typing import Literal
 
 import copier
 
-from rendering import git, git_commit_all, read_answers, render, template_repository
+from .rendering import git, git_commit_all, read_answers, render, template_repository
 
 RELEASES = ("v1.0.0", "v1.1.0", "v2.0.0")
 CONFLICT_MARKER = re.compile(r"^(?:<{7} |>{7} |={7}(?: |$))", re.MULTILINE)

@@ -16,15 +16,13 @@ from typing import Any
 import copier
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COPIER_YML = ROOT / "copier.yml"
 # What Copier reads from this repository: everything else (tests, docs) is not template.
 TEMPLATE_PARTS = ("copier.yml", "includes", "template")
 
 Answers = dict[str, Any]
 Render = tuple[Path, Answers]
-# The xdist group of the tests that read the shared quick-layer renders (conftest.renders).
-RENDERS_GROUP = "renders"
 
 # Git with an identity and without the user's configuration (hooks, signing, templates).
 GIT_ENVIRONMENT = {

@@ -13,8 +13,8 @@ import tarfile
 import tomllib
 from pathlib import Path
 
-from lifecycle import Edit, replace_once
-from rendering import (
+from .lifecycle import Edit, replace_once
+from .rendering import (
     ROOT,
     TEMPLATE_PARTS,
     copy_template,
