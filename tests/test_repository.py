@@ -138,11 +138,9 @@ PYTHON_TEMPLATES = sorted(
     if path.name.endswith((".py", ".py.jinja")) and "__pycache__" not in path.parts
 )
 # Python template files allowed more than one `{% if %}`, with the count and the reason.
-# Each optional feature (serving, MLflow, Ray) adds commands, options and settings
-# sections; pydantic and argparse need them declared where the core ones are, so mypy
-# sees every field. Moving each feature's commands into its own module is the next step.
+# Each optional feature (serving, MLflow, Ray) adds a section to the settings, which
+# pydantic and mypy need declared on the Settings class with the core ones.
 MORE_THAN_ONE_IF = {
-    "template/src/{{package_name}}/cli.py.jinja": 16,
     "template/src/{{package_name}}/config.py.jinja": 8,
 }
 

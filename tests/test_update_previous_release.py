@@ -1,6 +1,7 @@
 """Projects of published releases, edited by their teams, update to this one.
 
-Each published release (``tests/previous_release.py``: the first, and the one before this)
+Each published release (``tests/helpers/previous_release.py``: the first, the last of
+release 2, and the one before this)
 is read from this repository's history, so the tests update exactly what teams generated.
 The update runs as the CHANGELOG's "Updating" section says: ``copier update --defaults
 --conflict rej``. Every edit survives, nothing conflicts, the files the releases since

@@ -24,11 +24,12 @@ from .rendering import (
 )
 
 # The releases whose projects the tests update to this one, with the commit each tag names
-# (tags never move): the first release, and the one before this (a major release must
-# update a project of its predecessor).
+# (tags never move): the first release, the last of the previous major release, and the
+# one before this.
 PUBLISHED = {
     "v1.0.0": "3e5b4175c979c262ca3762c550717bbe21b8e272",
     "v2.4.0": "e90f581a2db3bf27e63c700367e0782aaeaff669",
+    "v3.0.0": "e66eb3709136062924a6ebd146d6119c9b54ebd3",
 }
 CURRENT = (
     "v" + tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]

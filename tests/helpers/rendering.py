@@ -368,6 +368,12 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         *(f"benchmarks/{module}.py" for module in benchmarks),
         *(f"{folder}/.gitkeep" for folder in folders),
     }
+    return files | delivery_files(answers) | feature_files(answers, package)
+
+
+def delivery_files(answers: Mapping[str, Any]) -> set[str]:
+    """The files of the image, the manifests, CI, DVC and notebooks that the answers add."""
+    files: set[str] = set()
     if answers["docker"]:
         files |= {"Dockerfile", ".dockerignore"}
     if answers["docker"] and answers["kubernetes"]:
@@ -381,26 +387,34 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files |= {".gitlab-ci.yml", "renovate.json"}
     if answers["ci_provider"] != "none":
         files |= {"scripts/template-update.sh"}
+    if answers["data_versioning"] == "dvc":
+        files |= {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore"}
+    if answers["notebooks"]:
+        files |= {"notebooks/explore.ipynb", "tests/test_notebooks.py"}
+    return files
+
+
+def feature_files(answers: Mapping[str, Any], package: str) -> set[str]:
+    """The modules, tests and benchmarks of the optional features the answers switch on."""
+    files: set[str] = set()
     if answers["serving"]:
         serving = ["__init__", "app", "auth", "middleware", "monitoring", "schemas"]
         files |= {f"{package}/serving/{module}.py" for module in serving}
-        files.add("tests/test_serving.py")
+        files |= {f"{package}/cli_serving.py", "tests/test_serving.py"}
         files |= {
             f"benchmarks/{name}.py" for name in ("bare_app", "http_load", "test_bench_serving")
         }
     if answers["experiment_tracking"] == "mlflow":
-        files |= {f"{package}/tracking.py", "tests/test_tracking.py"}
+        files |= {f"{package}/tracking.py", f"{package}/cli_tracking.py", "tests/test_tracking.py"}
+    if answers["serving"] and answers["experiment_tracking"] == "mlflow":
+        files |= {f"{package}/cli_registry.py", "tests/test_cli_registry.py"}
     if answers["distributed"] == "ray":
-        files |= {f"{package}/distributed.py", "tests/test_distributed.py"}
+        files |= {f"{package}/distributed.py", f"{package}/cli_ray.py", "tests/test_distributed.py"}
         files.add("benchmarks/test_bench_distributed.py")
     if answers["distributed"] == "ray" and answers["ml_framework"] == "pytorch":
         files.add("benchmarks/test_bench_data_parallel.py")
     if answers["distributed"] == "ray" and answers["docker"] and answers["kubernetes"]:
         files |= {"deploy/ray/kustomization.yaml", "deploy/ray/rayjob.yaml"}
-    if answers["data_versioning"] == "dvc":
-        files |= {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore"}
-    if answers["notebooks"]:
-        files |= {"notebooks/explore.ipynb", "tests/test_notebooks.py"}
     return files
 
 

@@ -1,8 +1,8 @@
-"""Command-line interface of {{ project_slug }}.
+"""The command line: ``<project> --help`` lists the commands.
 
-Run ``{{ project_slug }} --help`` for the commands. Each command is a function that takes the
-parsed arguments and the loaded settings and returns the exit status, so tests call ``main``
-with an argument list instead of spawning a process.
+Each command is a function that takes the parsed arguments and the loaded settings and
+returns the exit status, so tests call ``main`` with an argument list instead of spawning a
+process.
 
 Expected failures (a ``ProjectError``: bad settings, bad input data, a missing or damaged
 artifact; or an ``OSError``) end the program with one ``error:`` line on standard error and
@@ -11,6 +11,13 @@ traceback. ``--profile`` profiles the command with cProfile (``reports/profiles/
 
 Commands import the pipeline modules when they run, so ``--help`` and ``info`` start fast
 even when the ML framework takes seconds to import.
+
+Optional features extend the command line from modules of their own (``cli_*.py``), each
+named under ``[project.entry-points."<package>.cli"]`` in ``pyproject.toml``: a function
+that takes the ``Commands`` being built, adds commands and options, and may replace a
+command's ``handler`` (or the ``trainer``/``runner`` it uses) with its own. They run in the
+order of their entry-point names, after the core commands; a team adds a command the same
+way (then ``uv sync`` installs the entry point).
 """
 
 from __future__ import annotations
@@ -23,11 +30,12 @@ import logging
 import platform
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from importlib.metadata import metadata
+from dataclasses import dataclass
+from importlib.metadata import distribution, metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import DISTRIBUTION, ENV_PREFIX, __version__
 from ._exceptions import ProjectError
@@ -39,20 +47,39 @@ from .profiling import profile_block
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .evaluate import Evaluation
+    from .export import Exported
     from .predict import Predictor
+    from .records import RunRecord, TrialRecord
+    from .train import Trainer
+    from .tune import Runner, TuneResult
 
 EXPECTED_ERRORS = (ProjectError, OSError)
 # The exit status of `monitor` when the rows drifted from the training data.
 DRIFT_STATUS = 3
-{% if experiment_tracking == 'mlflow' %}
-# The exit status of `promote` when the candidate does not beat the alias's holder.
-NOT_PROMOTED_STATUS = 4
-{% endif %}
 INPUT_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+# What `train` and `tune` run their work with, chosen from the parsed options.
+TrainerChoice = Callable[[argparse.Namespace, Settings], "Trainer"]
+RunnerChoice = Callable[[argparse.Namespace, Settings], "Runner"]
+
+
+@dataclass(frozen=True)
+class Commands:
+    """The command line being built, as an optional feature's extension sees it.
+
+    ``parsers`` holds each command's parser by name; ``add`` adds a command, taking the
+    arguments of ``argparse``'s ``add_parser`` (its parser accepts the global options too).
+    """
+
+    parsers: Mapping[str, argparse.ArgumentParser]
+    add: Callable[..., argparse.ArgumentParser]
+
+
+Extension = Callable[[Commands], None]
 
 
 def positive_int(text: str) -> int:
@@ -66,19 +93,6 @@ def positive_int(text: str) -> int:
     return number
 
 
-{% if serving %}
-def tcp_port(text: str) -> int:
-    """Parse ``--port``: a TCP port number from 1 to 65535, as ``serving.port`` accepts."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not between 1 and 65535")
-    return port
-
-
-{% endif %}
 def add_runtime(command: argparse.ArgumentParser) -> None:
     """Add ``--runtime``: the saved model, or its ONNX export on ONNX Runtime."""
     command.add_argument(
@@ -102,14 +116,6 @@ def add_tune_options(tune: argparse.ArgumentParser) -> None:
         help="start no trial after this many seconds (default: tune.timeout; 0: no limit)",
     )
     tune.add_argument("--study", help="the study to create or resume (default: tune.study)")
-{% if distributed == 'ray' %}
-    tune.add_argument(
-        "--workers",
-        type=positive_int,
-        default=1,
-        help="run this many trials at a time on Ray Tune (default: 1, in this process)",
-    )
-{% endif %}
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool) -> None:
@@ -125,7 +131,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress_defaults: bo
         type=Path,
         metavar="PATH",
         default=unset if suppress_defaults else None,
-        help="TOML settings file (default: ${{ env_prefix }}CONFIG, else configs/default.toml)",
+        help=f"TOML settings file (default: ${ENV_PREFIX}CONFIG, else configs/default.toml)",
     )
     parser.add_argument(
         "--debug",
@@ -170,21 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(handler=run_prepare, locks_project=True)
 
     train = add_parser("train", help="train the model and save it with its run record")
-{% if distributed == 'ray' %}
-    train.add_argument(
-        "--workers",
-        type=positive_int,
-        default=1,
-        help="train data-parallel on this many Ray Train workers (default: 1, this process)",
-    )
-{% endif %}
-    train.set_defaults(handler=run_train, locks_project=True)
+    train.set_defaults(handler=run_train, locks_project=True, trainer=None)
 
     tune = add_parser(
         "tune", help="search the model's settings with Optuna; write reports/tuning/best.toml"
     )
     add_tune_options(tune)
-    tune.set_defaults(handler=run_tune, locks_project=True)
+    tune.set_defaults(handler=run_tune, locks_project=True, runner=None)
 
     evaluate = add_parser(
         "evaluate", help="score the saved model on the test set; write metrics and plots"
@@ -231,35 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--format", choices=INPUT_FORMATS, help="input format (as for predict)")
     add_runtime(monitor)
     monitor.set_defaults(handler=run_monitor, locks_project=True)
-{% if experiment_tracking == 'mlflow' %}
 
-    promote = add_parser(
-        "promote", help="move tracking.alias to this model's version if its test metric is better"
-    )
-    promote.add_argument("--version", help="the candidate version (default: the model's own)")
-    promote.add_argument("--force", action="store_true", help="promote it whatever its numbers")
-    promote.set_defaults(handler=run_promote, locks_project=True)
-{% endif %}
-{% if serving %}
-
-    serve = add_parser("serve", help="run the inference API (see serving/app.py)")
-    serve.add_argument("--host", help="interface to listen on (default: serving.host)")
-    serve.add_argument("--port", type=tcp_port, help="port to listen on (default: serving.port)")
-    add_runtime(serve)
-{% if experiment_tracking == 'mlflow' %}
-    serve.add_argument(
-        "--model",
-        metavar="URI",
-        help="serve a registered version, models:/<name>@<alias> or models:/<name>/<version>, "
-        "instead of paths.models_dir",
-    )
-{% endif %}
-    serve.set_defaults(handler=run_serve)
-
-    token = add_parser("token", help="print a new random API token")
-    token.set_defaults(handler=run_token)
-{% endif %}
+    extend(Commands(commands.choices, add_parser))
     return parser
+
+
+def extend(commands: Commands) -> None:
+    """Let each optional feature's extension add its commands (see the module docstring)."""
+    points = distribution(DISTRIBUTION).entry_points.select(group=f"{__package__}.cli")
+    for point in sorted(points, key=lambda point: point.name):
+        extension = cast("Extension", point.load())
+        extension(commands)
 
 
 def run_info(args: argparse.Namespace, settings: Settings) -> int:
@@ -284,64 +264,56 @@ def run_prepare(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def run_train(args: argparse.Namespace, settings: Settings) -> int:
-    """Train and save the model; print where it went and its validation score."""
-{% if distributed == 'ray' %}
-    from .distributed import train_on_ray
-    from .metrics import summary
+def train_model(args: argparse.Namespace, settings: Settings) -> RunRecord:
+    """Train and save the model with the trainer the options chose; return its record.
+
+    The trainer is ``train_here`` (this process) unless an extension set ``trainer`` on the
+    ``train`` command (``--workers`` with Ray).
+    """
     from .train import train, train_here
 
-    trainer = train_on_ray(settings.ray, args.workers) if args.workers > 1 else train_here
-    record = train(settings, trainer)
-{% else %}
+    choose: TrainerChoice | None = args.trainer
+    return train(settings, train_here if choose is None else choose(args, settings))
+
+
+def report_training(settings: Settings, record: RunRecord) -> None:
+    """Print where the model went and its validation score."""
     from .metrics import summary
-    from .train import train
 
-    del args  # a uniform handler: train has no options of its own
-    record = train(settings)
-{% endif %}
-{% if experiment_tracking == 'mlflow' %}
-    from .tracking import TrackingError, log_run, register
-
-    try:
-        run_id = log_run(settings.tracking, record, settings.paths.models_dir)
-        registered = register(settings.tracking, run_id, settings.paths.models_dir)
-    except TrackingError as error:
-        where = f"the model is saved in {settings.paths.models_dir}, but {error}"
-        raise TrackingError(where) from error
-    print(
-        f"MLflow run {run_id} in {settings.tracking.uri}: {registered.model} version "
-        f"{registered.version}"
-    )
-{% endif %}
     print(
         f"model saved to {settings.paths.models_dir} in {record.duration_seconds:.2f} s: "
         f"validation {summary(record.validation)}"
     )
+
+
+def run_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Train and save the model; print where it went and its validation score."""
+    report_training(settings, train_model(args, settings))
     return 0
 
 
-def run_tune(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the study; print its trials, the best one, and the files written."""
-{% if distributed == 'ray' %}
-    from .distributed import tune_on_ray
-    from .tune import overridden, run_trials, shown, tune
+def tune_study(
+    args: argparse.Namespace,
+    settings: Settings,
+    on_trial: Sequence[Callable[[TrialRecord], None]] = (),
+) -> TuneResult:
+    """Run the study the options and settings name, calling ``on_trial`` as trials end.
 
-    runner = tune_on_ray(settings.ray, args.workers) if args.workers > 1 else run_trials
-{% else %}
-    from .tune import overridden, run_trials, shown, tune
+    Trials run in this process unless an extension set ``runner`` on the ``tune`` command
+    (``--workers`` with Ray).
+    """
+    from .tune import overridden, run_trials, tune
 
-    runner = run_trials
-{% endif %}
+    choose: RunnerChoice | None = args.runner
+    runner = run_trials if choose is None else choose(args, settings)
     settings = overridden(settings, trials=args.trials, timeout=args.timeout, study=args.study)
-{% if experiment_tracking == 'mlflow' %}
-    from .tracking import tuning_run
+    return tune(settings, on_trial=on_trial, runner=runner)
 
-    with tuning_run(settings.tracking, settings.tune.study) as log_trial:
-        result = tune(settings, on_trial=[log_trial], runner=runner)
-{% else %}
-    result = tune(settings, runner=runner)
-{% endif %}
+
+def report_tuning(result: TuneResult) -> None:
+    """Print the study's trials, its best trial, and the files written."""
+    from .tune import shown
+
     counts = ", ".join(f"{count} {state}" for state, count in result.counts.items())
     values = ", ".join(f"{name}={shown(value)}" for name, value in result.best_params.items())
     print(
@@ -350,10 +322,15 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     )
     for path in result.files:
         print(f"wrote {path}")
+
+
+def run_tune(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the study; print its trials, the best one, and the files written."""
+    report_tuning(tune_study(args, settings))
     return 0
 
 
-def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:  # noqa: ARG001 - uniform handler
+def evaluate_model(settings: Settings) -> Evaluation:
     """Score the saved model on the test set; print the headline numbers and the outputs."""
     from .evaluate import evaluate
     from .metrics import summary
@@ -362,12 +339,12 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:  # noqa: 
     print(f"test {summary(result.report)}")
     for path in (result.metrics_path, *result.figures, *result.documents):
         print(f"wrote {path}")
-{% if experiment_tracking == 'mlflow' %}
-    from .tracking import log_evaluation
+    return result
 
-    registered = log_evaluation(settings.tracking, settings.paths.models_dir, result.report)
-    print(f"test metrics recorded on {registered.model} version {registered.version}")
-{% endif %}
+
+def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:  # noqa: ARG001 - uniform handler
+    """Score the saved model on the test set; print the headline numbers and the outputs."""
+    evaluate_model(settings)
     return 0
 
 
@@ -411,7 +388,7 @@ def run_explain(args: argparse.Namespace, settings: Settings) -> int:  # noqa: A
     return 0
 
 
-def run_export(args: argparse.Namespace, settings: Settings) -> int:
+def export_model(args: argparse.Namespace, settings: Settings) -> Exported:
     """Export to ONNX; print the parity check (and the quantised graph's size and metric)."""
     from .export import export
 
@@ -430,15 +407,12 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
             f"test {quantized.metric} {quantized.value:.4f} (float: {quantized.float_value:.4f})"
         )
     print(f"wrote {result.report_path}")
-{% if experiment_tracking == 'mlflow' %}
-    from .tracking import log_export
+    return result
 
-    exported = [result.path]
-    if result.quantized is not None:
-        exported.append(Path(result.quantized.path))
-    registered = log_export(settings.tracking, settings.paths.models_dir, exported)
-    print(f"added to {registered.model} version {registered.version} in MLflow")
-{% endif %}
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Export to ONNX; print the parity check (and the quantised graph's size and metric)."""
+    export_model(args, settings)
     return 0
 
 
@@ -465,97 +439,6 @@ def run_monitor(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-{% if experiment_tracking == 'mlflow' %}
-def run_promote(args: argparse.Namespace, settings: Settings) -> int:
-    """Move the alias to a version whose test metric beats the holder's; print both."""
-    from .records import RunRecord
-    from .tracking import promote
-
-    task = RunRecord.read(settings.paths.models_dir).schema.target.task
-    result = promote(
-        settings.tracking, settings.paths.models_dir, args.version, task, force=args.force
-    )
-    name = settings.tracking.registered_model
-    held = "none"
-    if result.champion is not None:
-        held = f"version {result.champion}, {result.champion_value:.4f}"
-    candidate = f"version {result.candidate}, {result.candidate_value:.4f}"
-    print(f"{name} {result.alias}: {held}; candidate {candidate} ({result.metric})")
-    if not result.promoted:
-        reason = f"the candidate does not beat the {result.alias} (--force overrides)"
-        if result.champion == result.candidate:
-            reason = f"version {result.candidate} is the {result.alias} already"
-        print(f"not promoted: {reason}")
-        return NOT_PROMOTED_STATUS
-    print(f"{result.alias} is now version {result.candidate}")
-    return 0
-
-
-{% endif %}
-{% if serving %}
-def run_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve the model over HTTP until interrupted."""
-    import gc
-
-    import uvicorn
-
-    from ._exceptions import ConfigError
-    from .serving import create_app
-
-    if not settings.serving.tokens:
-        raise ConfigError(
-            "serving.tokens is empty, so no client could call /predict: set "
-            f"{ENV_PREFIX}SERVING__TOKENS='[\"<token>\"]' (`{DISTRIBUTION} token` makes one)"
-        )
-{% if experiment_tracking == 'mlflow' %}
-    if args.model is not None:
-        import tempfile
-
-        from .tracking import download
-
-        folder = download(settings.tracking, args.model, Path(tempfile.mkdtemp(prefix="model-")))
-        paths = settings.paths.model_copy(update={"models_dir": folder})
-        settings = settings.model_copy(update={"paths": paths})
-{% endif %}
-    host = settings.serving.host if args.host is None else args.host
-    port = settings.serving.port if args.port is None else args.port
-    app = create_app(settings if args.runtime is None else with_runtime(settings, args.runtime))
-    address = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    print(f"serving on {address} (API documentation: {address}/docs); Ctrl+C stops", flush=True)
-    # The model and the libraries, loaded once, never become garbage: kept out of the
-    # collector's reach, they are not scanned again on every collection a request triggers.
-    gc.freeze()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,  # the package's logging set-up stays in charge
-        # uvicorn's loggers at the package's level: left unset, every request formats
-        # trace messages that no handler then writes.
-        log_level=settings.logging.level.lower(),
-        access_log=False,  # requests are logged by the app, with their latency
-        timeout_keep_alive=settings.serving.keep_alive_seconds,
-        limit_concurrency=settings.serving.max_connections,
-    )
-    return 0
-
-
-def with_runtime(settings: Settings, runtime: str) -> Settings:
-    """The settings with ``serving.runtime`` replaced (``serve --runtime``)."""
-    return settings.model_copy(
-        update={"serving": settings.serving.model_copy(update={"runtime": runtime})}
-    )
-
-
-def run_token(args: argparse.Namespace, settings: Settings) -> int:  # noqa: ARG001 - uniform handler
-    """Print a new URL-safe token with 256 bits of entropy, for serving.tokens."""
-    from .security import generate_token
-
-    print(generate_token())
-    return 0
-
-
-{% endif %}
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the command, return its exit status."""
     args = build_parser().parse_args(argv)
