@@ -19,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from . import DISTRIBUTION, publishing
+from . import DISTRIBUTION
 from .artifacts import remove_partials
 from .config import Settings
 
@@ -67,6 +67,10 @@ def project_lock(settings: Settings, command: str) -> Iterator[None]:
 
 def clean_up(settings: Settings) -> None:
     """Remove or repair what killed commands left behind (the caller holds the lock)."""
+    # Imported here: publishing reads the run record's file name from records.py, which
+    # imports the data layer (pandas, pandera), and the CLI imports this module to start.
+    from . import publishing  # noqa: PLC0415
+
     publishing.recover(settings.paths.models_dir)
     paths = settings.paths
     for folder in (paths.models_dir, paths.processed_dir, paths.reports_dir):
