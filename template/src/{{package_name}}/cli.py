@@ -292,21 +292,27 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def study_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with ``tune``'s options (``--trials``, ``--timeout``, ``--study``) applied."""
+    from .tune import overridden
+
+    return overridden(settings, trials=args.trials, timeout=args.timeout, study=args.study)
+
+
 def tune_study(
     args: argparse.Namespace,
     settings: Settings,
     on_trial: Sequence[Callable[[TrialRecord], None]] = (),
 ) -> TuneResult:
-    """Run the study the options and settings name, calling ``on_trial`` as trials end.
+    """Run the study of ``settings`` (see ``study_settings``), calling ``on_trial`` as trials end.
 
     Trials run in this process unless an extension set ``runner`` on the ``tune`` command
     (``--workers`` with Ray).
     """
-    from .tune import overridden, run_trials, tune
+    from .tune import run_trials, tune
 
     choose: RunnerChoice | None = args.runner
     runner = run_trials if choose is None else choose(args, settings)
-    settings = overridden(settings, trials=args.trials, timeout=args.timeout, study=args.study)
     return tune(settings, on_trial=on_trial, runner=runner)
 
 
@@ -326,7 +332,7 @@ def report_tuning(result: TuneResult) -> None:
 
 def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     """Run the study; print its trials, the best one, and the files written."""
-    report_tuning(tune_study(args, settings))
+    report_tuning(tune_study(args, study_settings(args, settings)))
     return 0
 
 

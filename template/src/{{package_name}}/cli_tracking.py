@@ -16,6 +16,7 @@ from .cli import (
     export_model,
     report_training,
     report_tuning,
+    study_settings,
     train_model,
     tune_study,
 )
@@ -63,8 +64,8 @@ def run_tune(args: argparse.Namespace, settings: Settings) -> int:
     """Run the study as one MLflow run, each trial a run nested in it."""
     from .tracking import tuning_run
 
-    study = settings.tune.study if args.study is None else args.study
-    with tuning_run(settings.tracking, study) as log_trial:
+    settings = study_settings(args, settings)
+    with tuning_run(settings.tracking, settings.tune.study) as log_trial:
         result = tune_study(args, settings, on_trial=[log_trial])
     report_tuning(result)
     return 0
