@@ -180,3 +180,25 @@ def test_the_exceptions_to_one_condition_per_file_are_current() -> None:
     for relative, allowed in MORE_THAN_ONE_IF.items():
         text = (ROOT / relative).read_text(encoding="utf-8")
         assert len(JINJA_IF.findall(text)) == allowed, relative
+
+
+JINJA_TEMPLATES = sorted(
+    path
+    for folder in ("template", "includes")
+    for path in (ROOT / folder).rglob("*.jinja")
+    if "__pycache__" not in path.parts
+)
+# Text, then a block tag that ends the line: under `trim_blocks` the tag takes the newline
+# with it, and the next line is glued on. `+%}` keeps the newline.
+TAG_EATS_NEWLINE = re.compile(r"\S.*\{%-?[^%]*?(?<![+-])%\}$")
+
+
+@pytest.mark.parametrize("path", JINJA_TEMPLATES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_no_block_tag_after_text_swallows_the_line_break(path: Path) -> None:
+    """A line of text that ends in ``{% endif %}`` keeps its newline (``{% endif +%}``)."""
+    glued = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if TAG_EATS_NEWLINE.search(line) and not JINJA_STATEMENT_LINE.fullmatch(line)
+    ]
+    assert not glued, "\n".join(glued)
