@@ -403,7 +403,7 @@ def test_own_data_trains_evaluates_and_predicts(
 def run_benchmarks(project: Path, arguments: list[str], setting: str, value: str) -> str:
     """Run the project's benchmarks with ``<PREFIX><setting>=<value>``; return their output."""
     prefix = read_answers(project)["package_name"].upper() + "_"
-    command = ["pytest", *arguments, "--no-cov", "-s", "-p", "no:cacheprovider"]
+    command = ["pytest", *arguments, "--no-cov", "-n", "0", "-s", "-p", "no:cacheprovider"]
     result = run(
         [uv_binary(), "run", "--no-sync", *command], project, env={prefix + setting: value}
     )

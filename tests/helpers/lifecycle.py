@@ -37,7 +37,9 @@ Run `uv run pytest` before each push: it fails under {{ coverage_threshold }}% b
 RENAMED = ("benchmarks/test_bench_data.py", "benchmarks/test_bench_dataset.py")
 REMOVED_CHOICE = ("license", "BSD-3-Clause", "    BSD 3-Clause: BSD-3-Clause\n")
 REMOVED = "benchmarks/test_bench_profiling.py"
-BENCHMARK_ROW = "| Benchmarks | `uv run pytest benchmarks --no-cov` (not part of the test run) |"
+BENCHMARK_ROW = (
+    "| Benchmarks | `uv run pytest benchmarks --no-cov -n 0` (not part of the test run) |"
+)
 NEW_BENCHMARK_ROW = BENCHMARK_ROW.replace("test run)", "test run; results in `.benchmarks/`)")
 
 
