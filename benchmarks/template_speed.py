@@ -8,8 +8,7 @@ Usage: ``uv run python benchmarks/template_speed.py [--runs N] [--json]``
   ``uv sync``, ``ruff check``, ``ruff format --check``, ``mypy``, ``pytest``.
 
 Each figure is the median of ``--runs`` runs after one warm-up run. Timed assertions do not
-belong in the test suite; the budgets (copy <= 1.0 s, green <= 12 s) are checked by reading
-this script's output.
+belong in the test suite: read the figures, and compare them with those CHANGELOG.md gives.
 """
 
 import argparse
