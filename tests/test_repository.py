@@ -131,12 +131,19 @@ def test_xdist_groups_still_keep_a_group_on_one_worker(tmp_path: Path) -> None:
 JINJA_STATEMENT_LINE = re.compile(r"\s*\{%-?.*?-?%\}\s*")
 JINJA_EXPRESSION = re.compile(r"\{\{.*?\}\}")
 JINJA_IF = re.compile(r"\{%-?\s*if\b")
-PYTHON_TEMPLATES = sorted(
-    path
-    for folder in ("template", "includes")
-    for path in (ROOT / folder).rglob("*")
-    if path.name.endswith((".py", ".py.jinja")) and "__pycache__" not in path.parts
-)
+
+
+def template_files(*endings: str) -> list[Path]:
+    """Return the files of ``template/`` and ``includes/`` whose names end in ``endings``."""
+    return sorted(
+        path
+        for folder in ("template", "includes")
+        for path in (ROOT / folder).rglob("*")
+        if path.name.endswith(endings) and "__pycache__" not in path.parts
+    )
+
+
+PYTHON_TEMPLATES = template_files(".py", ".py.jinja")
 # Python template files allowed more than one `{% if %}`, with the count and the reason.
 # Each optional feature (serving, MLflow, Ray) adds a section to the settings, which
 # pydantic and mypy need declared on the Settings class with the core ones.
@@ -182,22 +189,16 @@ def test_the_exceptions_to_one_condition_per_file_are_current() -> None:
         assert len(JINJA_IF.findall(text)) == allowed, relative
 
 
-JINJA_TEMPLATES = sorted(
-    path
-    for folder in ("template", "includes")
-    for path in (ROOT / folder).rglob("*.jinja")
-    if "__pycache__" not in path.parts
-)
 # Text, then a block tag that ends the line: under `trim_blocks` the tag takes the newline
 # with it, and the next line is glued on. `+%}` keeps the newline.
 TAG_EATS_NEWLINE = re.compile(r"\S.*\{%-?[^%]*?(?<![+-])%\}$")
 
 
-@pytest.mark.parametrize("path", JINJA_TEMPLATES, ids=lambda path: str(path.relative_to(ROOT)))
-def test_no_block_tag_after_text_swallows_the_line_break(path: Path) -> None:
+def test_no_block_tag_after_text_swallows_the_line_break() -> None:
     """A line of text that ends in ``{% endif %}`` keeps its newline (``{% endif +%}``)."""
     glued = [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in template_files(".jinja")
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if TAG_EATS_NEWLINE.search(line) and not JINJA_STATEMENT_LINE.fullmatch(line)
     ]
