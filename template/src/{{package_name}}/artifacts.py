@@ -61,7 +61,7 @@ def remove_partials(directory: Path) -> list[Path]:
     Only safe while no other command writes there: the caller holds the project's lock.
     Returns what was removed.
     """
-    leftovers = sorted(directory.rglob(f"{PARTIAL_PREFIX}*")) if directory.is_dir() else []
+    leftovers = sorted(directory.rglob(f"{PARTIAL_PREFIX}*"))  # none under a missing folder
     for path in leftovers:
         path.unlink(missing_ok=True)
     return leftovers
@@ -105,14 +105,14 @@ def write_json(destination: Path, document: Any) -> Path:  # noqa: ANN401 - any 
         ProjectError: the document holds NaN or infinity, which JSON cannot: nothing is
             written, and the message names the first such value.
     """
-    if (where := first_non_finite(document, "")) is not None:
+    if (where := first_non_finite(document)) is not None:
         raise ProjectError(
             f"{destination}: not written: {where} is not a finite number, which JSON cannot hold"
         )
-    return write_text(destination, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    return write_text(destination, json.dumps(document, indent=2) + "\n")
 
 
-def first_non_finite(document: Any, where: str) -> str | None:  # noqa: ANN401 - any JSON document
+def first_non_finite(document: Any, where: str = "") -> str | None:  # noqa: ANN401 - JSON
     """Return where ``document`` holds NaN or infinity first (``a.b[2]``), ``None`` if nowhere."""
     if isinstance(document, float) and not math.isfinite(document):
         return f"{where or 'the document'} ({document})"

@@ -13,6 +13,7 @@ file makes the reader start again without types, so the problem is reported, not
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
@@ -99,8 +100,12 @@ def _read_text(
 
 
 def _read_jsonl(source: Path | BinaryIO) -> pd.DataFrame:
-    """Read JSON lines, keeping each value's JSON type; a bad line is named by its row."""
+    """Read JSON lines, keeping each value's JSON type; a bad line is named by its row.
+
+    A UTF-8 byte order mark, which some Windows tools write, is skipped as ``read_csv`` does.
+    """
     data = source.read_bytes() if isinstance(source, Path) else source.read()
+    data = data.removeprefix(codecs.BOM_UTF8)
     lines = [line for line in data.splitlines() if line.strip()]
     if not lines:
         raise DataError.one(None, "the input is empty: expected one JSON object per line")
@@ -112,7 +117,7 @@ def _read_jsonl(source: Path | BinaryIO) -> pd.DataFrame:
             problem = f"not valid JSON lines: {error}"
     for number, line in enumerate(lines, start=1):
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode())  # UTF-8: a byte order mark inside is reported
         except json.JSONDecodeError as error:
             raise DataError.one(None, f"not valid JSON: {error.msg}", row=number) from None
         if not isinstance(record, dict):
