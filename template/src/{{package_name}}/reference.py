@@ -24,6 +24,7 @@ from .contract import FloatArray
 from .schema import DatasetSchema
 
 REFERENCE_FILE = "reference.json"
+REFERENCE_VERSION = 1
 PREDICTION = "(prediction)"
 # Shares are floored here before a logarithm: an empty bin is rare, not impossible.
 SMALLEST_SHARE = 1e-4
@@ -69,11 +70,7 @@ def describe(values: pd.Series[Any], kind: Kind, bins: int, seed: int) -> Distri
         edges = tuple(sorted({float(edge) for edge in quantiles}))
         reference = Distribution(kind, len(values), missing_rate, (), edges=edges)
         rng = np.random.default_rng(seed)
-        sample = (
-            rng.choice(numbers, size=min(SAMPLE, len(numbers)), replace=False)
-            if len(numbers)
-            else numbers
-        )
+        sample = rng.choice(numbers, size=min(SAMPLE, len(numbers)), replace=False)
         counts = reference.counts(present)
         shares = tuple(float(share) for share in counts / max(1, counts.sum()))
         return Distribution(
@@ -108,7 +105,7 @@ class Reference:
     """The training rows' distributions, saved with the model as ``reference.json``."""
 
     columns: dict[str, Distribution]
-    version: int = 1
+    version: int = REFERENCE_VERSION
 
     @classmethod
     def build(
@@ -138,21 +135,32 @@ class Reference:
         path = directory / REFERENCE_FILE
         data = read_json(path, "train")
         try:
-            columns = {
-                name: Distribution(
-                    kind=entry["kind"],
-                    rows=int(entry["rows"]),
-                    missing_rate=float(entry["missing_rate"]),
-                    shares=tuple(entry["shares"]),
-                    edges=tuple(entry["edges"]),
-                    categories=tuple(entry["categories"]),
-                    sample=tuple(entry["sample"]),
-                )
-                for name, entry in data["columns"].items()
-            }
-            return cls(columns, data["version"])
-        except (KeyError, TypeError, AttributeError) as error:
+            return cls.from_dict(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise DamagedArtifactError(path, f"damaged ({error})", "train") from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Rebuild a reference from its JSON form.
+
+        Raises:
+            ValueError, KeyError, TypeError, AttributeError: ``data`` is not of that form.
+        """
+        if data["version"] != REFERENCE_VERSION:
+            raise ValueError(f"version {data['version']}, expected {REFERENCE_VERSION}")
+        columns = {
+            name: Distribution(
+                kind=entry["kind"],
+                rows=int(entry["rows"]),
+                missing_rate=float(entry["missing_rate"]),
+                shares=tuple(entry["shares"]),
+                edges=tuple(entry["edges"]),
+                categories=tuple(entry["categories"]),
+                sample=tuple(entry["sample"]),
+            )
+            for name, entry in data["columns"].items()
+        }
+        return cls(columns)
 
 
 def psi(expected: Sequence[float], observed: np.ndarray[Any, Any]) -> float:
