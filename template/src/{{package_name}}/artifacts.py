@@ -12,10 +12,10 @@ import math
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ._exceptions import DamagedArtifactError, MissingArtifactError, ProjectError
 
@@ -30,6 +30,8 @@ UNPACK_FLOOR_BYTES = 64 * 2**20
 # JSON artifacts (run records, metrics, the dataset schema, the training reference) take
 # kilobytes; a file past this is not one of them, and is not read into memory.
 MAX_JSON_BYTES = 64 * 2**20
+# What a saved document's ``from_dict`` builds (PEP 695's ``def f[T]`` needs Python 3.12).
+T = TypeVar("T")
 
 
 @contextmanager
@@ -147,3 +149,24 @@ def read_json(path: Path, command: str) -> Any:  # noqa: ANN401 - any JSON docum
         raise DamagedArtifactError(path, f"damaged ({error})", command) from None
     except RecursionError:
         raise DamagedArtifactError(path, "damaged (nested too deeply)", command) from None
+
+
+def read_document(
+    path: Path, command: str, from_dict: Callable[[Any], T], *, repair: str | None = None
+) -> T:
+    """Read a JSON artifact that ``command`` writes and rebuild it with ``from_dict``.
+
+    ``from_dict`` raises ``ValueError``, ``KeyError``, ``TypeError`` or ``AttributeError``
+    on a document of another shape (edited, or saved by another version); that is damage,
+    and ``repair`` (``command`` unless given) is the command that writes the file again.
+
+    Raises:
+        MissingArtifactError: there is no file at ``path``.
+        DamagedArtifactError: it is not JSON, or not of the shape ``from_dict`` reads.
+    """
+    document = read_json(path, command)
+    try:
+        return from_dict(document)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+        raise DamagedArtifactError(path, f"damaged ({problem})", repair or command) from None

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
 from ._exceptions import DamagedArtifactError, DataError, Source, StaleArtifactError
-from .artifacts import atomic_path, read_json, write_json
+from .artifacts import atomic_path, read_document, write_json
 from .config import DEMO_PREFIX, Settings
 from .privacy import key_fingerprint, pseudonymization_key, pseudonymize
 from .profiling import timed
@@ -88,12 +88,7 @@ class DatasetInfo:
             MissingArtifactError: there is none (run ``prepare``).
             DamagedArtifactError: it was altered and no longer has the saved shape.
         """
-        data = read_json(path, "prepare")
-        try:
-            return cls.from_dict(data)
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
-            raise DamagedArtifactError(path, f"damaged ({problem})", "prepare --force") from None
+        return read_document(path, "prepare", cls.from_dict, repair="prepare --force")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:

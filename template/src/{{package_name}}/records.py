@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from . import __version__
-from ._exceptions import DamagedArtifactError
-from .artifacts import read_json, write_json
+from .artifacts import read_document, write_json
 from .contract import EpochStats
 from .schema import DatasetSchema
 
@@ -85,17 +84,20 @@ class RunRecord:
             MissingArtifactError: there is no record: no model was trained here.
             DamagedArtifactError: the record no longer has the shape ``write`` gave it.
         """
-        path = directory / RECORD_FILE
-        data = read_json(path, "train")
-        try:
-            data.update(
-                schema=DatasetSchema.from_dict(data["schema"]),
-                history=tuple(EpochStats(**epoch) for epoch in data["history"]),
-            )
-            return cls(**data)
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
-            raise DamagedArtifactError(path, f"damaged ({problem})", "train") from None
+        return read_document(directory / RECORD_FILE, "train", cls.from_dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Rebuild a record from its JSON form.
+
+        Raises:
+            ValueError, KeyError, TypeError, AttributeError: ``data`` is not of that form.
+        """
+        data.update(
+            schema=DatasetSchema.from_dict(data["schema"]),
+            history=tuple(EpochStats(**epoch) for epoch in data["history"]),
+        )
+        return cls(**data)
 
 
 @dataclass(frozen=True)

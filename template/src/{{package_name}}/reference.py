@@ -18,8 +18,7 @@ from typing import Any, Literal, Self
 import numpy as np
 import pandas as pd
 
-from ._exceptions import DamagedArtifactError
-from .artifacts import read_json, write_json
+from .artifacts import read_document, write_json
 from .contract import FloatArray
 from .schema import DatasetSchema
 
@@ -132,12 +131,7 @@ class Reference:
             MissingArtifactError: the model was trained before references were saved.
             DamagedArtifactError: the file was altered.
         """
-        path = directory / REFERENCE_FILE
-        data = read_json(path, "train")
-        try:
-            return cls.from_dict(data)
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise DamagedArtifactError(path, f"damaged ({error})", "train") from None
+        return read_document(directory / REFERENCE_FILE, "train", cls.from_dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
