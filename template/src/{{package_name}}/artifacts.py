@@ -152,13 +152,19 @@ def read_json(path: Path, command: str) -> Any:  # noqa: ANN401 - any JSON docum
 
 
 def read_document(
-    path: Path, command: str, from_dict: Callable[[Any], T], *, repair: str | None = None
+    path: Path,
+    command: str,
+    from_dict: Callable[[Any], T],
+    *,
+    version: int | None = None,
+    repair: str | None = None,
 ) -> T:
     """Read a JSON artifact that ``command`` writes and rebuild it with ``from_dict``.
 
-    ``from_dict`` raises ``ValueError``, ``KeyError``, ``TypeError`` or ``AttributeError``
-    on a document of another shape (edited, or saved by another version); that is damage,
-    and ``repair`` (``command`` unless given) is the command that writes the file again.
+    A document whose ``"version"`` is not ``version`` (when given) was saved in another
+    format. That, and ``from_dict`` raising ``ValueError``, ``KeyError``, ``TypeError`` or
+    ``AttributeError`` on a document of another shape, is damage; ``repair`` (``command``
+    unless given) is the command that writes the file again.
 
     Raises:
         MissingArtifactError: there is no file at ``path``.
@@ -166,7 +172,15 @@ def read_document(
     """
     document = read_json(path, command)
     try:
+        if version is not None:
+            _check_version(document, version)
         return from_dict(document)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
         raise DamagedArtifactError(path, f"damaged ({problem})", repair or command) from None
+
+
+def _check_version(document: Any, version: int) -> None:  # noqa: ANN401 - any JSON document
+    """Refuse a document saved in another format version than ``version``."""
+    if document["version"] != version:
+        raise ValueError(f"version {document['version']}, expected {version}")

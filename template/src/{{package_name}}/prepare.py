@@ -88,7 +88,9 @@ class DatasetInfo:
             MissingArtifactError: there is none (run ``prepare``).
             DamagedArtifactError: it was altered and no longer has the saved shape.
         """
-        return read_document(path, "prepare", cls.from_dict, repair="prepare --force")
+        return read_document(
+            path, "prepare", cls.from_dict, version=INFO_VERSION, repair="prepare --force"
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -97,8 +99,6 @@ class DatasetInfo:
         Raises:
             ValueError, KeyError, TypeError, AttributeError: ``data`` is not of that form.
         """
-        if data["version"] != INFO_VERSION:
-            raise ValueError(f"version {data['version']}, expected {INFO_VERSION}")
         files = {name: PreparedFile(**entry) for name, entry in data["files"].items()}
         if set(files) != {TRAIN_FILE, TEST_FILE}:
             raise ValueError(f"lists {sorted(files)}, expected {TRAIN_FILE} and {TEST_FILE}")

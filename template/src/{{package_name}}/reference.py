@@ -131,7 +131,9 @@ class Reference:
             MissingArtifactError: the model was trained before references were saved.
             DamagedArtifactError: the file was altered.
         """
-        return read_document(directory / REFERENCE_FILE, "train", cls.from_dict)
+        return read_document(
+            directory / REFERENCE_FILE, "train", cls.from_dict, version=REFERENCE_VERSION
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -140,8 +142,6 @@ class Reference:
         Raises:
             ValueError, KeyError, TypeError, AttributeError: ``data`` is not of that form.
         """
-        if data["version"] != REFERENCE_VERSION:
-            raise ValueError(f"version {data['version']}, expected {REFERENCE_VERSION}")
         columns = {
             name: Distribution(
                 kind=entry["kind"],
