@@ -345,7 +345,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     test_modules = ["conftest", "helpers", "test_artifacts", "test_cli", "test_config"]
     test_modules += ["test_exceptions", "test_explain", "test_export", "test_figures"]
     test_modules += ["test_framework", "test_locking", "test_log", "test_metrics", "test_model"]
-    test_modules += ["test_monitoring", "test_pipeline", "test_prepare"]
+    test_modules += ["test_model_card", "test_monitoring", "test_pipeline", "test_prepare"]
     test_modules += ["test_preprocessing", "test_privacy", "test_profiling", "test_records"]
     test_modules += ["test_schema"]
     test_modules += ["test_security", "test_skops_files", "test_sources", "test_tune"]
