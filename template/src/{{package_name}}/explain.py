@@ -42,25 +42,15 @@ HEADLINE_DIRECTIONS = dict(HEADLINE.values())
 
 
 class PredictorEstimator(BaseEstimator):  # type: ignore[misc] # scikit-learn is untyped
-    """The saved model as a fitted scikit-learn estimator, on validated rows."""
+    """The saved model as a scikit-learn estimator, on validated rows.
+
+    The scorers of ``SCORING`` (accuracy, RMSE) call ``predict`` alone, so the estimator
+    needs no classes or tags; ``permutation_importance`` requires a ``fit`` all the same.
+    """
 
     def __init__(self, predictor: Predictor) -> None:
         """Wrap a loaded predictor; there is nothing to fit."""
         self.predictor = predictor
-
-    def __sklearn_tags__(self) -> Any:  # noqa: ANN401 - scikit-learn's Tags
-        """Tell scikit-learn the kind of estimator, and that it is fitted already."""
-        tags = super().__sklearn_tags__()
-        tags.estimator_type = (
-            "classifier" if self.predictor.schema.target.task == "classification" else "regressor"
-        )
-        tags.requires_fit = False
-        return tags
-
-    @property
-    def classes_(self) -> FloatArray:
-        """A classifier's classes, as indices (the truth it is scored on is indices too)."""
-        return np.arange(len(self.predictor.schema.target.classes), dtype=np.float64)
 
     def fit(self, features: pd.DataFrame, target: Any) -> Self:  # noqa: ANN401
         """Do nothing: the model is trained."""
