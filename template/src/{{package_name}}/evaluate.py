@@ -21,9 +21,7 @@ from . import figures
 from ._exceptions import StaleArtifactError
 from .artifacts import write_json
 from .config import Settings
-from .explain import EXPLANATIONS_FILE, explain_rows
-from .explain import FIGURE as EXPLANATION_FIGURE
-from .explain import draw as draw_importance
+from .explain import explain_test_rows
 from .metrics import Report, classification_report, regression_report, summary
 from .model_card import CARD_FILE, write_card
 from .predict import Predictor
@@ -82,14 +80,7 @@ def evaluate(settings: Settings) -> Evaluation:
         report = regression_report(values, output)
         drawn = figures.regression_figure(values, output, figures_dir / EVALUATION_FIGURE)
     curve = figures.learning_curve(predictor.record.history, figures_dir / LEARNING_CURVE)
-    explanation = explain_rows(
-        predictor,
-        rows.sample(n=min(len(rows), settings.explain.max_rows), random_state=settings.seed),
-        settings.explain.repeats,
-        settings.seed,
-    )
-    explained = write_json(settings.paths.reports_dir / EXPLANATIONS_FILE, asdict(explanation))
-    drawn_importance = draw_importance(explanation, figures_dir / EXPLANATION_FIGURE)
+    explanation, explained, drawn_importance = explain_test_rows(settings, predictor, rows)
     record = predictor.record
     metrics_path = write_json(
         settings.paths.reports_dir / METRICS_FILE,

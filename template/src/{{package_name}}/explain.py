@@ -139,10 +139,24 @@ def draw(explanation: Explanation, path: Path) -> Path:
     return figures.save(figure, path)
 
 
+def explain_test_rows(
+    settings: Settings, predictor: Predictor, rows: pd.DataFrame
+) -> tuple[Explanation, Path, Path]:
+    """Explain the model on test rows; write the JSON report and the figure.
+
+    At most ``explain.max_rows`` rows are used, drawn with the seed: ``explain`` and
+    ``evaluate`` both call this, so they write the same explanations.
+    """
+    if len(rows) > settings.explain.max_rows:
+        rows = rows.sample(n=settings.explain.max_rows, random_state=settings.seed)
+    explanation = explain_rows(predictor, rows, settings.explain.repeats, settings.seed)
+    report = write_json(settings.paths.reports_dir / EXPLANATIONS_FILE, asdict(explanation))
+    figure = draw(explanation, settings.paths.figures_dir / FIGURE)
+    return explanation, report, figure
+
+
 def explain(settings: Settings) -> tuple[Explanation, Path, Path]:
     """Explain the saved model on the test set; write the JSON report and the figure.
-
-    At most ``explain.max_rows`` test rows are used, drawn with the seed.
 
     Raises:
         ArtifactError: there is no trained model, or the prepared data changed since.
@@ -150,11 +164,7 @@ def explain(settings: Settings) -> tuple[Explanation, Path, Path]:
     predictor = Predictor.load(settings.paths.models_dir)
     dataset = DatasetInfo.read(settings.paths.processed_dir / INFO_FILE)
     rows = load_part(settings, dataset, TEST_FILE)
-    if len(rows) > settings.explain.max_rows:
-        rows = rows.sample(n=settings.explain.max_rows, random_state=settings.seed)
-    explanation = explain_rows(predictor, rows, settings.explain.repeats, settings.seed)
-    report = write_json(settings.paths.reports_dir / EXPLANATIONS_FILE, asdict(explanation))
-    figure = draw(explanation, settings.paths.figures_dir / FIGURE)
+    explanation, report, figure = explain_test_rows(settings, predictor, rows)
     top = ", ".join(f"{i.feature} {i.mean:.3g}" for i in explanation.importances[:3])
     logger.info("permutation importance (change of %s): %s", explanation.metric, top)
     return explanation, report, figure
