@@ -89,14 +89,15 @@ class Exported:
 def compare(
     schema: DatasetSchema, native: np.ndarray[Any, Any], exported: np.ndarray[Any, Any]
 ) -> Parity:
-    """Measure the largest difference between two outputs, and whether the classes agree."""
+    """Measure the largest difference between two outputs, and whether the classes agree.
+
+    The outputs are of the test rows, of which ``prepare`` always keeps at least one.
+    """
     classes = None
     if schema.target.task == "classification":
         classes = bool((native.argmax(axis=1) == exported.argmax(axis=1)).all())
     differences = np.abs(native - exported)
     relative = differences / np.maximum(1.0, np.abs(native))
-    if not len(native):
-        return Parity(0, 0.0, 0.0, classes)
     return Parity(len(native), float(differences.max()), float(relative.max()), classes)
 
 

@@ -102,8 +102,10 @@ class OnnxScorer:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = FATAL  # a damaged graph is reported once, below
         try:
+            # No fallback: ONNX Runtime would load a graph that failed again, after printing
+            # a banner on standard output, where ``predict`` writes its predictions.
             session = onnxruntime.InferenceSession(
-                path, options, providers=["CPUExecutionProvider"]
+                path, options, providers=["CPUExecutionProvider"], enable_fallback=0
             )
         except UNREADABLE as error:
             reason = " ".join(str(error).split())  # ONNX Runtime's messages span lines
@@ -127,6 +129,8 @@ class OnnxScorer:
 
         The graph computes in 32-bit floats, so a row's probabilities sum to one only to
         about 1e-7; they are divided by their sum in 64 bits, as the native ones are exact.
+        A row whose scores sum to zero gives NaN, without a warning: ``Predictor`` refuses
+        such rows by number.
         """
         [scores] = self.session.run([OUTPUT], feeds(self.schema, rows))
         output: FloatArray = np.asarray(scores, dtype=np.float64)
