@@ -39,6 +39,9 @@ PROBES = frozenset({"/health", "/ready", "/metrics"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Closes the connection of a refused request instead of reading the rest of its body.
 CLOSE = ((b"connection", b"close"),)
+# The status counted and logged for a request whose client left before it was answered:
+# nginx's "client closed request".
+CLIENT_CLOSED_REQUEST = 499
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MAX_LOGGED_PATH = 200
 
@@ -100,7 +103,8 @@ class BodySizeLimit:
     read here, counting as it arrives (a chunked upload has no length to declare), and
     refused as soon as it passes the limit or its time; a body within both is handed on
     unchanged. A client that sends a body a byte at a time holds a connection for
-    ``timeout_seconds`` at most.
+    ``timeout_seconds`` at most; a request whose client leaves before its body is complete
+    is dropped unanswered.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout_seconds: float) -> None:
@@ -129,6 +133,9 @@ class BodySizeLimit:
             return
         if too_large:
             await self._refuse(send)
+            return
+        if messages[-1]["type"] == "http.disconnect":
+            # The client left before its body arrived: no one is waiting for an answer.
             return
 
         async def replay() -> Message:
@@ -180,7 +187,11 @@ class ServingMetrics:
 
 
 class RequestLogger:
-    """Log one line per request (method, path, status, latency) and record the metrics."""
+    """Log one line per request (method, path, status, latency) and record the metrics.
+
+    A request the application fails on before answering counts as 500; one it returns from
+    without answering, because the client left, as 499.
+    """
 
     def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
         """Wrap ``app``."""
@@ -193,7 +204,8 @@ class RequestLogger:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
+        status = 0  # until the response starts
+        failed = True
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -203,8 +215,11 @@ class RequestLogger:
 
         try:
             await self.app(scope, receive, recording_send)
+            failed = False
         finally:
             seconds = time.perf_counter() - start
+            if not status:
+                status = 500 if failed else CLIENT_CLOSED_REQUEST
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
             path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
             self.metrics.requests.labels(method, path, str(status)).inc()
