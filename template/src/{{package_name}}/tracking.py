@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -125,6 +126,7 @@ def _log_record(client: MlflowClient, run_id: str, record: RunRecord, models_dir
 
 
 TRACKING_FILE = "tracking.json"
+MODEL_URI_FORMS = "models:/<name>@<alias> or models:/<name>/<version>"
 TEST_TAG = "test.{metric}"
 
 
@@ -295,20 +297,25 @@ def promote(
 def download(tracking: TrackingSettings, uri: str, destination: Path) -> Path:
     """Download the model folder of a registered version into ``destination``; return it.
 
-    ``uri`` is ``models:/<name>@<alias>`` or ``models:/<name>/<version>``.
+    ``uri`` is one of ``MODEL_URI_FORMS``.
 
     Raises:
         TrackingError: the URI names no version, or the store refused.
     """
     client = MlflowClient(tracking_uri=tracking.uri)
     reference = uri.removeprefix("models:/")
+    # Read as MLflow reads these URIs: a name holds no "/" but may hold "@"; an alias holds
+    # neither.
+    if "/" in reference:
+        name, number = reference.rsplit("/", 1)
+        lookup = partial(client.get_model_version, name, number)
+    elif "@" in reference:
+        name, alias = reference.rsplit("@", 1)
+        lookup = partial(client.get_model_version_by_alias, name, alias)
+    else:
+        raise TrackingError(f"{uri} names no version: write {MODEL_URI_FORMS}")
     try:
-        if "@" in reference:
-            name, alias = reference.split("@", 1)
-            version = client.get_model_version_by_alias(name, alias)
-        else:
-            name, number = reference.rsplit("/", 1)
-            version = client.get_model_version(name, number)
+        version = lookup()
     except Exception as error:
         raise TrackingError(f"{tracking.uri} has no model {uri}: {error}") from error
     if version.run_id is None:
